@@ -1,0 +1,264 @@
+#define _GNU_SOURCE
+#include "CSandbox.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/vfs.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <termios.h>
+#include <unistd.h>
+
+int rw_thread_count(void) {
+    DIR *dir = opendir("/proc/self/task");
+    if (dir == NULL) return -errno;
+    int count = 0;
+    struct dirent *entry;
+    while ((entry = readdir(dir)) != NULL) {
+        if (entry->d_name[0] != '.') count++;
+    }
+    closedir(dir);
+    return count;
+}
+
+static int require_single_thread(void) {
+    int threads = rw_thread_count();
+    if (threads < 0) return threads;
+    return threads == 1 ? 0 : -EDEADLK;
+}
+
+pid_t rw_clone(unsigned long flags) {
+    int rc = require_single_thread();
+    if (rc < 0) return rc;
+    long pid = syscall(SYS_clone, flags | SIGCHLD, NULL, NULL, NULL, NULL);
+    return pid < 0 ? -errno : (pid_t)pid;
+}
+
+int rw_unshare(int flags) {
+    int rc = require_single_thread();
+    if (rc < 0) return rc;
+    return unshare(flags) < 0 ? -errno : 0;
+}
+
+int rw_setns(int fd, int nstype) {
+    int rc = require_single_thread();
+    if (rc < 0) return rc;
+    return setns(fd, nstype) < 0 ? -errno : 0;
+}
+
+int rw_pivot_root(const char *new_root, const char *put_old) {
+    return syscall(SYS_pivot_root, new_root, put_old) < 0 ? -errno : 0;
+}
+
+int rw_open_in_root(int dirfd, const char *path, int flags) {
+    struct open_how how;
+    memset(&how, 0, sizeof how);
+    how.flags = (unsigned long long)(flags | O_CLOEXEC);
+    how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+    long fd;
+    do {
+        fd = syscall(SYS_openat2, dirfd, path, &how, sizeof how);
+    } while (fd < 0 && (errno == EINTR || errno == EAGAIN));
+    return fd < 0 ? -errno : (int)fd;
+}
+
+int rw_set_child_subreaper(int on) {
+    return prctl(PR_SET_CHILD_SUBREAPER, (unsigned long)on, 0, 0, 0) < 0 ? -errno : 0;
+}
+
+int rw_set_parent_death_signal(int sig) {
+    return prctl(PR_SET_PDEATHSIG, (unsigned long)sig, 0, 0, 0) < 0 ? -errno : 0;
+}
+
+int rw_set_process_name(const char *name) {
+    return prctl(PR_SET_NAME, (unsigned long)name, 0, 0, 0) < 0 ? -errno : 0;
+}
+
+int rw_send_fd(int sock, int fd, const void *data, size_t len) {
+    union {
+        char buf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } control;
+    memset(&control, 0, sizeof control);
+    struct iovec iov = {.iov_base = (void *)data, .iov_len = len};
+    struct msghdr msg;
+    memset(&msg, 0, sizeof msg);
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.buf;
+    msg.msg_controllen = sizeof control.buf;
+    struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
+    cmsg->cmsg_level = SOL_SOCKET;
+    cmsg->cmsg_type = SCM_RIGHTS;
+    cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
+    ssize_t n;
+    do {
+        n = sendmsg(sock, &msg, MSG_NOSIGNAL);
+    } while (n < 0 && errno == EINTR);
+    return n < 0 ? -errno : 0;
+}
+
+ssize_t rw_recv_with_fd(int sock, void *data, size_t cap, int *fd_out) {
+    union {
+        char buf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } control;
+    memset(&control, 0, sizeof control);
+    struct iovec iov = {.iov_base = data, .iov_len = cap};
+    struct msghdr msg;
+    memset(&msg, 0, sizeof msg);
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.buf;
+    msg.msg_controllen = sizeof control.buf;
+    *fd_out = -1;
+    ssize_t n;
+    do {
+        n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) return -errno;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS && c->cmsg_len >= CMSG_LEN(sizeof(int))) {
+            memcpy(fd_out, CMSG_DATA(c), sizeof(int));
+        }
+    }
+    return n;
+}
+
+pid_t rw_spawn(const char *path, char *const argv[], char *const envp[],
+               int stdin_fd, int stdout_fd, int stderr_fd) {
+    int rc = require_single_thread();
+    if (rc < 0) return rc;
+    pid_t pid = fork();
+    if (pid < 0) return -errno;
+    if (pid > 0) return pid;
+    // Child: async-signal-safe calls only, until execve or _exit.
+    if (stdin_fd >= 0 && dup2(stdin_fd, 0) < 0) _exit(127);
+    if (stdout_fd >= 0 && dup2(stdout_fd, 1) < 0) _exit(127);
+    if (stderr_fd >= 0 && dup2(stderr_fd, 2) < 0) _exit(127);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    for (int sig = 1; sig < NSIG; sig++) {
+        if (sig != SIGKILL && sig != SIGSTOP) signal(sig, SIG_DFL);
+    }
+    setpgid(0, 0);
+    execve(path, argv, envp);
+    _exit(127);
+}
+
+int rw_close_fds_from(int lowest, const int *keep, size_t nkeep) {
+    // Close [lowest, ∞) except the kept fds, as a few close_range calls over the gaps.
+    unsigned int start = (unsigned int)lowest;
+    for (;;) {
+        // Find the smallest kept fd >= start.
+        long next = -1;
+        for (size_t i = 0; i < nkeep; i++) {
+            if (keep[i] >= 0 && (unsigned int)keep[i] >= start && (next < 0 || keep[i] < next)) next = keep[i];
+        }
+        unsigned int end = next < 0 ? ~0U : (unsigned int)next;
+        if (end > start) {
+            if (syscall(SYS_close_range, start, end - 1, 0) < 0) return -errno;
+        }
+        if (next < 0) return 0;
+        start = (unsigned int)next + 1;
+    }
+}
+
+static void exit_on_signal(int sig) {
+    _exit(128 + sig);
+}
+
+int rw_exit_on_termination_signals(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = exit_on_signal;
+    sigemptyset(&sa.sa_mask);
+    int signals[] = {SIGTERM, SIGINT, SIGHUP};
+    for (size_t i = 0; i < sizeof signals / sizeof signals[0]; i++) {
+        if (sigaction(signals[i], &sa, NULL) < 0) return -errno;
+    }
+    sigset_t set;
+    sigemptyset(&set);
+    for (size_t i = 0; i < sizeof signals / sizeof signals[0]; i++) sigaddset(&set, signals[i]);
+    return sigprocmask(SIG_UNBLOCK, &set, NULL) < 0 ? -errno : 0;
+}
+
+int rw_reset_signals(void) {
+    int signals[] = {SIGTERM, SIGINT, SIGHUP, SIGCHLD, SIGPIPE};
+    for (size_t i = 0; i < sizeof signals / sizeof signals[0]; i++) signal(signals[i], SIG_DFL);
+    sigset_t none;
+    sigemptyset(&none);
+    return sigprocmask(SIG_SETMASK, &none, NULL) < 0 ? -errno : 0;
+}
+
+int rw_proc_stat(pid_t pid, unsigned long long *start_time, char *state) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -errno;
+    char buf[1024];
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    int saved = errno;
+    close(fd);
+    if (n <= 0) return n < 0 ? -saved : -EIO;
+    buf[n] = '\0';
+    // The command name (field 2) may hold spaces and parentheses: fields resume after the last ')'.
+    char *p = strrchr(buf, ')');
+    if (p == NULL || p[1] != ' ') return -EIO;
+    p += 2;
+    *state = *p;
+    // Field 3 is the state; skip to field 22.
+    for (int field = 3; field < 22; field++) {
+        p = strchr(p, ' ');
+        if (p == NULL) return -EIO;
+        p++;
+    }
+    *start_time = strtoull(p, NULL, 10);
+    return 0;
+}
+
+int rw_set_window_size(int fd, unsigned short rows, unsigned short cols) {
+    struct winsize ws;
+    memset(&ws, 0, sizeof ws);
+    ws.ws_row = rows;
+    ws.ws_col = cols;
+    return ioctl(fd, TIOCSWINSZ, &ws) < 0 ? -errno : 0;
+}
+
+int rw_make_controlling_terminal(int fd) {
+    if (setsid() < 0 && errno != EPERM) return -errno;
+    return ioctl(fd, TIOCSCTTY, 0) < 0 ? -errno : 0;
+}
+
+int rw_open_pty(char *name, size_t len) {
+    int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (master < 0) return -errno;
+    if (grantpt(master) < 0 || unlockpt(master) < 0 || ptsname_r(master, name, len) != 0) {
+        int saved = errno;
+        close(master);
+        return -saved;
+    }
+    return master;
+}
+
+int rw_pipe(int fds[2]) {
+    return pipe2(fds, O_CLOEXEC) < 0 ? -errno : 0;
+}
+
+long rw_fs_type(const char *path) {
+    struct statfs fs;
+    if (statfs(path, &fs) < 0) return -errno;
+    return (long)fs.f_type;
+}

@@ -1,0 +1,109 @@
+// CSandbox: the few Linux calls that Swift must not or cannot make itself.
+//
+// Every function returns 0 (or a non-negative value) on success and -errno on failure.
+// No policy lives here: no printing, no exit codes chosen, no allocation in a child.
+#ifndef CSANDBOX_H
+#define CSANDBOX_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/// Kernel ABI values of the clone(2) flags runwasm uses (the libc macros need _GNU_SOURCE).
+enum {
+    RW_CLONE_PARENT = 0x00008000,
+    RW_CLONE_NEWNS = 0x00020000,
+    RW_CLONE_NEWCGROUP = 0x02000000,
+    RW_CLONE_NEWUTS = 0x04000000,
+    RW_CLONE_NEWIPC = 0x08000000,
+    RW_CLONE_NEWUSER = 0x10000000,
+    RW_CLONE_NEWPID = 0x20000000,
+    RW_CLONE_NEWNET = 0x40000000,
+    RW_CLONE_NEWTIME = 0x00000080,
+};
+
+/// Linux values hidden behind _GNU_SOURCE: open(2)'s O_PATH and statvfs(3)'s f_flag bits.
+enum {
+    RW_O_PATH = 010000000,
+    RW_ST_RDONLY = 1,
+    RW_ST_NOSUID = 2,
+    RW_ST_NODEV = 4,
+    RW_ST_NOEXEC = 8,
+};
+
+/// pipe2(fds, O_CLOEXEC).
+int rw_pipe(int fds[2]);
+
+/// statfs(2)'s f_type for `path` (the file system's magic number), or -errno.
+long rw_fs_type(const char *path);
+
+/// Number of threads of the calling process (entries of /proc/self/task), or -errno.
+int rw_thread_count(void);
+
+/// clone(2) without a new stack: behaves like fork(2), with `flags` (CLONE_NEW*, CLONE_PARENT)
+/// added. Refuses with -EDEADLK unless the process has exactly one thread.
+/// Returns the child's pid in the parent, 0 in the child, or -errno.
+pid_t rw_clone(unsigned long flags);
+
+/// unshare(2), only in a single-threaded process (-EDEADLK otherwise).
+int rw_unshare(int flags);
+
+/// setns(2), only in a single-threaded process (-EDEADLK otherwise).
+int rw_setns(int fd, int nstype);
+
+/// pivot_root(2), which libc does not wrap.
+int rw_pivot_root(const char *new_root, const char *put_old);
+
+/// openat2(2) with RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS: `path` is resolved as if `dirfd` were
+/// the root directory, so neither `..` nor a symlink can leave it. Returns the fd or -errno.
+int rw_open_in_root(int dirfd, const char *path, int flags);
+
+/// prctl(PR_SET_CHILD_SUBREAPER, on).
+int rw_set_child_subreaper(int on);
+
+/// prctl(PR_SET_PDEATHSIG, sig).
+int rw_set_parent_death_signal(int sig);
+
+/// prctl(PR_SET_NAME, name).
+int rw_set_process_name(const char *name);
+
+/// Sends one message with `len` bytes of `data` and exactly one SCM_RIGHTS fd over `sock`.
+int rw_send_fd(int sock, int fd, const void *data, size_t len);
+
+/// Receives one message of up to `cap` bytes into `data`; if it carried an SCM_RIGHTS fd, stores
+/// it in `*fd_out` (else -1). Returns the byte count or -errno.
+ssize_t rw_recv_with_fd(int sock, void *data, size_t cap, int *fd_out);
+
+/// Forks (single-threaded processes only) and in the child: makes `stdin_fd`, `stdout_fd` and
+/// `stderr_fd` its fds 0, 1, 2 (a negative value leaves that fd as it is), resets the signal
+/// mask and dispositions, puts itself in a new process group, and execve(path, argv, envp).
+/// The child only makes async-signal-safe calls and _exit(127)s if execve fails.
+/// Returns the child's pid or -errno.
+pid_t rw_spawn(const char *path, char *const argv[], char *const envp[],
+               int stdin_fd, int stdout_fd, int stderr_fd);
+
+/// Closes every fd >= `lowest` except those listed in `keep` (close_range(2) in gaps).
+int rw_close_fds_from(int lowest, const int *keep, size_t nkeep);
+
+/// Installs handlers so that SIGTERM, SIGINT and SIGHUP end the process at once with
+/// _exit(128 + signal). A PID 1 of a pid namespace would otherwise ignore them.
+int rw_exit_on_termination_signals(void);
+
+/// Restores the default disposition of the termination signals and unblocks all signals.
+int rw_reset_signals(void);
+
+/// Reads field 22 (starttime, in clock ticks) and field 3 (state) of /proc/<pid>/stat.
+/// Returns 0, -ENOENT when the process does not exist, or -errno.
+int rw_proc_stat(pid_t pid, unsigned long long *start_time, char *state);
+
+/// Opens a new pty master (posix_openpt, grantpt, unlockpt) and writes the slave's path to
+/// `name`. Returns the master fd (close-on-exec) or -errno.
+int rw_open_pty(char *name, size_t len);
+
+/// ioctl(fd, TIOCSWINSZ) with the given size.
+int rw_set_window_size(int fd, unsigned short rows, unsigned short cols);
+
+/// Makes `fd` (a terminal) the controlling terminal of this process (ioctl TIOCSCTTY) after setsid().
+int rw_make_controlling_terminal(int fd);
+
+#endif

@@ -1,0 +1,27 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+extension ContainerPlan {
+    /// Decodes and validates the bytes of `config.json` from the bundle at `bundle`.
+    public static func load(configJSON bytes: [UInt8], bundle: String) throws(ConfigError) -> ContainerPlan {
+        let spec: Spec
+        do {
+            spec = try JSONDecoder().decode(Spec.self, from: Data(bytes))
+        } catch let error as DecodingError {
+            throw ConfigDecoding.describe(error)
+        } catch {
+            throw ConfigError("", "cannot be decoded: \(error)")
+        }
+        return try ContainerPlan(spec: spec, bundle: bundle)
+    }
+}
+
+extension JSONValue {
+    /// Parses JSON text (for `--process` files, hook input and stored state).
+    public static func parse(_ bytes: [UInt8]) throws -> JSONValue {
+        try JSONDecoder().decode(JSONValue.self, from: Data(bytes))
+    }
+}

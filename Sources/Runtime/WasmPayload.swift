@@ -1,0 +1,104 @@
+// What runs in a runwasm container: a WASI module (found and checked inside the container), or,
+// for a Kubernetes pod sandbox, the built-in pause.
+
+import CSandbox
+import Glibc
+import OCI
+import Sandbox
+import WasmHost
+
+/// Finds `process.args[0]` inside the container and checks that it is a WebAssembly module.
+/// Runs after pivot_root, so `/` is the container's root; paths are also resolved with
+/// RESOLVE_IN_ROOT so that nothing is followed out of it.
+enum Entrypoint {
+    static let defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+    static func load(_ plan: ContainerPlan) throws -> (path: String, bytes: [UInt8]) {
+        let arg0 = plan.args[0]
+        let root = try Sys.open("/", O_RDONLY | O_DIRECTORY)
+        defer { close(root) }
+        func absolute(_ p: String) -> String { Path.clean(p.hasPrefix("/") ? p : plan.cwd + "/" + p) }
+
+        if arg0.contains("/") {
+            let path = absolute(arg0)
+            let fd = rw_open_in_root(root, path, O_RDONLY)
+            guard fd >= 0 else {
+                throw RuntimeError("\(path): \(Sys.errorString(-fd).lowercased()) in the container (process.args[0])")
+            }
+            return (path, try check(fd, path: path))
+        }
+        let search = plan.environment["PATH"] ?? defaultPath
+        for dir in search.split(separator: ":", omittingEmptySubsequences: false) {
+            let path = absolute((dir.isEmpty ? "." : String(dir)) + "/" + arg0)
+            let fd = rw_open_in_root(root, path, O_RDONLY)
+            if fd == -ENOENT || fd == -ENOTDIR || fd == -EACCES { continue }
+            guard fd >= 0 else { throw RuntimeError("\(path): \(Sys.errorString(-fd))") }
+            var st = stat()
+            if fstat(fd, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR {
+                close(fd)
+                continue
+            }
+            return (path, try check(fd, path: path))
+        }
+        throw RuntimeError("\(arg0): executable file not found in $PATH (\(search)) in the container")
+    }
+
+    /// Reads the file at `fd` (and closes it) if it is a core WebAssembly module.
+    private static func check(_ fd: Int32, path: String) throws -> [UInt8] {
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw SystemError("fstat", path) }
+        if (st.st_mode & S_IFMT) == S_IFDIR {
+            throw RuntimeError("\(path) is a directory, not a WebAssembly module; runwasm runs only WebAssembly")
+        }
+        guard (st.st_mode & S_IFMT) == S_IFREG else {
+            throw RuntimeError("\(path) is not a regular file, not a WebAssembly module; runwasm runs only WebAssembly")
+        }
+        let bytes = try Sys.readAll(fd, limit: 1 << 30, what: path)
+        let kind = BinaryKind.classify(Array(bytes.prefix(256)))
+        switch kind {
+        case .coreModule:
+            return bytes
+        case .component:
+            throw RuntimeError("\(path) is a WebAssembly component; runwasm runs only WebAssembly core modules (WASI preview 1)")
+        default:
+            throw RuntimeError("\(path) is \(kind.description), not a WebAssembly module; runwasm runs only WebAssembly")
+        }
+    }
+}
+
+final class WasmPayload: ContainerPayload {
+    private var guest: PreparedGuest?
+
+    func prepare(_ plan: ContainerPlan) throws {
+        let (path, bytes) = try Entrypoint.load(plan)
+        var environment = plan.environment
+        // WASI preview 1 has no working directory; PWD is the convention guests use to learn it.
+        if environment["PWD"] == nil { environment["PWD"] = plan.cwd }
+        let options = GuestOptions(args: plan.args, environment: environment, preopens: [(guest: "/", host: "/")])
+        do {
+            guest = try PreparedGuest(moduleBytes: bytes, options: options)
+        } catch {
+            throw RuntimeError("\(path): \(error)")
+        }
+    }
+
+    func run() -> Int32 {
+        guard let guest else { return GuestExit.trapStatus }
+        let exit = guest.run()
+        if case .trapped(let reason) = exit {
+            try? Sys.writeAll(2, Array("runwasm: guest \(reason)\n".utf8), what: "stderr")
+        }
+        return exit.status
+    }
+}
+
+/// Kubernetes' pod sandbox: holds the pod's namespaces and does nothing until told to stop.
+final class PausePayload: ContainerPayload {
+    func prepare(_ plan: ContainerPlan) throws {}
+
+    func run() -> Int32 {
+        // SIGTERM and SIGINT end the process through the handler installed at clone time.
+        while true { pause() }
+    }
+}

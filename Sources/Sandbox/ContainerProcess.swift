@@ -1,0 +1,255 @@
+// The container process: cloned from the (single-threaded) runwasm process into its new
+// namespaces, it continues as the same program (no re-exec), prepares the rootfs, pivots into it,
+// lets the payload load the module, waits for `start`, and then becomes the guest.
+//
+// Parent and child talk over a SOCK_SEQPACKET pair:
+//   child → "ns-ready"                  namespaces joined; the parent runs prestart/createRuntime hooks
+//   parent → "go:<state json>"          the child mounts, runs createContainer hooks, pivots
+//   child → "console" + fd              (terminal only) the pty master, for --console-socket
+//   child → "ready"                     the module is loaded; create may return
+//   child → "error:<message>"           at any step; the child then exits
+// `start` then connects to the start socket and sends "start:<state json>"; the child runs the
+// startContainer hooks and answers "ok" (then runs the guest) or "error:<message>".
+
+import CSandbox
+import Glibc
+import OCI
+
+/// What runs in the prepared container: the seam where runc would execve.
+public protocol ContainerPayload {
+    /// Called inside the container after pivot_root and before `create` returns: load and check
+    /// whatever will run, without running any of it.
+    func prepare(_ plan: ContainerPlan) throws
+    /// Called after `start`; returns the process's exit status.
+    func run() -> Int32
+}
+
+public struct SpawnOptions {
+    public var plan: ContainerPlan
+    /// The listening socket that `start` connects to.
+    public var startSocket: Int32
+    /// Make the container process a child of runwasm's caller (CLONE_PARENT), as `create` must.
+    public var childOfCaller: Bool
+    /// Fds 3…3+N-1 stay open in the container (`--preserve-fds`).
+    public var preserveFDs: Int32
+
+    public init(plan: ContainerPlan, startSocket: Int32, childOfCaller: Bool, preserveFDs: Int32) {
+        self.plan = plan
+        self.startSocket = startSocket
+        self.childOfCaller = childOfCaller
+        self.preserveFDs = preserveFDs
+    }
+}
+
+/// The parent's view of a container process being set up.
+public struct ContainerHandle {
+    public let pid: Int32
+    let channel: Channel
+
+    private func expect(_ wanted: String) throws -> Int32 {
+        guard let (message, fd) = try channel.receive() else {
+            throw RuntimeError("the container process exited during setup")
+        }
+        if message.hasPrefix("error:") {
+            if fd >= 0 { Glibc.close(fd) }
+            throw RuntimeError(String(message.dropFirst(6)))
+        }
+        guard message == wanted else {
+            if fd >= 0 { Glibc.close(fd) }
+            throw RuntimeError("unexpected message from the container process: \(message)")
+        }
+        return fd
+    }
+
+    public func waitForNamespaces() throws { _ = try expect("ns-ready") }
+
+    public func proceed(state: String) throws { try channel.send("go:" + state) }
+
+    /// The pty master; the caller owns it.
+    public func receiveConsole() throws -> Int32 {
+        let fd = try expect("console")
+        guard fd >= 0 else { throw RuntimeError("the container process sent no console fd") }
+        return fd
+    }
+
+    public func waitForReady() throws { _ = try expect("ready") }
+
+    public func close() { channel.close() }
+}
+
+public enum ContainerProcess {
+    static func cloneFlag(_ kind: NamespaceKind) -> UInt {
+        switch kind {
+        case .pid: return UInt(RW_CLONE_NEWPID)
+        case .network: return UInt(RW_CLONE_NEWNET)
+        case .mount: return UInt(RW_CLONE_NEWNS)
+        case .ipc: return UInt(RW_CLONE_NEWIPC)
+        case .uts: return UInt(RW_CLONE_NEWUTS)
+        case .user: return UInt(RW_CLONE_NEWUSER)
+        case .cgroup: return UInt(RW_CLONE_NEWCGROUP)
+        case .time: return UInt(RW_CLONE_NEWTIME)
+        }
+    }
+
+    /// Clones the container process. Must be called from a single-threaded process (CSandbox
+    /// refuses otherwise). In the parent, returns a handle; the child never returns.
+    public static func spawn(_ options: SpawnOptions, payload: any ContainerPayload) throws -> ContainerHandle {
+        let plan = options.plan
+        var flags: UInt = options.childOfCaller ? UInt(RW_CLONE_PARENT) : 0
+        for ns in plan.namespaces where ns.path == nil { flags |= cloneFlag(ns.kind) }
+
+        // A pid namespace is entered by the children of the process that joins it, so the parent
+        // joins it (it is about to exit anyway) and the clone lands inside.
+        if let pidns = plan.namespace(.pid), let path = pidns.path {
+            let fd = try Sys.open(path, O_RDONLY)
+            defer { close(fd) }
+            try Sys.check(rw_setns(fd, Int32(RW_CLONE_NEWPID)), "setns", path)
+        }
+        // Open the other namespaces to join now, while their paths are those of the host.
+        var joins: [(fd: Int32, kind: NamespaceKind, path: String)] = []
+        defer { for j in joins { close(j.fd) } }
+        for ns in plan.namespaces where ns.kind != .pid {
+            if let path = ns.path { joins.append((try Sys.open(path, O_RDONLY), ns.kind, path)) }
+        }
+
+        let (parentEnd, childEnd) = try Channel.pair()
+        let pid = rw_clone(flags)
+        if pid < 0 {
+            parentEnd.close()
+            childEnd.close()
+            throw SystemError("clone", "container process", errno: -pid)
+        }
+        if pid == 0 {
+            parentEnd.close()
+            childMain(options, payload: payload, channel: childEnd, joins: joins)
+        }
+        childEnd.close()
+        return ContainerHandle(pid: pid, channel: parentEnd)
+    }
+
+    // MARK: - The child
+
+    private static func childMain(
+        _ options: SpawnOptions, payload: any ContainerPayload, channel: Channel,
+        joins: [(fd: Int32, kind: NamespaceKind, path: String)]
+    ) -> Never {
+        let plan = options.plan
+        do {
+            _ = rw_set_process_name("runwasm:init")
+            // SIGTERM/SIGINT must end the container at once, even as PID 1 of its namespace.
+            try Sys.check(rw_exit_on_termination_signals(), "sigaction")
+            _ = signal(SIGPIPE, SIG_IGN)
+            // Only stdio, the preserved fds and what the setup itself needs stay open.
+            var keep: [Int32] = [channel.fd, options.startSocket] + joins.map(\.fd)
+            if options.preserveFDs > 0 { keep += Array(3..<(3 + options.preserveFDs)) }
+            try Sys.check(rw_close_fds_from(3, keep, keep.count), "close_range")
+
+            for join in joins {
+                try Sys.check(rw_setns(join.fd, Int32(cloneFlag(join.kind))), "setns", join.path)
+                close(join.fd)
+            }
+            try channel.send("ns-ready")
+            guard let (go, _) = try channel.receive(), go.hasPrefix("go:") else { _exit(1) }
+            let state = String(go.dropFirst(3))
+
+            try Rootfs.prepare(plan)
+            try HookRunner.run(plan.hooks.createContainer, kind: "createContainer", state: state)
+            try Rootfs.pivot(plan)
+            try Rootfs.finish(plan)
+            _ = try? Sys.mkdirAll(plan.cwd)
+            guard chdir(plan.cwd) == 0 else { throw SystemError("chdir", "process.cwd \(plan.cwd)") }
+            if plan.terminal {
+                let master = try Console.attach(size: plan.consoleSize)
+                try channel.send("console", passing: master)
+                close(master)
+            }
+            try payload.prepare(plan)
+            try channel.send("ready")
+
+            try waitForStart(options.startSocket, hooks: plan.hooks.startContainer)
+            channel.close()
+            _exit(payload.run())
+        } catch {
+            try? channel.send("error:\(error)")
+            _exit(1)
+        }
+    }
+
+    /// Blocks until `start` connects and asks to start; runs the startContainer hooks and answers.
+    private static func waitForStart(_ listener: Int32, hooks: [HookPlan]) throws {
+        while true {
+            let conn = accept(listener, nil, nil)
+            if conn < 0 {
+                if errno == EINTR || errno == ECONNABORTED { continue }
+                throw SystemError("accept", "start socket")
+            }
+            let request = Channel(fd: conn)
+            guard let (message, _) = try? request.receive(), message.hasPrefix("start:") else {
+                request.close()
+                continue
+            }
+            do {
+                try HookRunner.run(hooks, kind: "startContainer", state: String(message.dropFirst(6)))
+            } catch {
+                try? request.send("error:\(error)")
+                request.close()
+                _exit(1)
+            }
+            try? request.send("ok")
+            request.close()
+            close(listener)
+            return
+        }
+    }
+}
+
+/// The socket in the container's state directory that `start` connects to. Paths are reached
+/// through `/proc/self/fd/<dir>` so that a long `--root` never exceeds sun_path's 108 bytes.
+public enum StartSocket {
+    public static let name = "start.sock"
+
+    private static func address(_ dirFD: Int32) throws -> sockaddr_un {
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        let path = Array("/proc/self/fd/\(dirFD)/\(name)".utf8CString)
+        withUnsafeMutableBytes(of: &addr.sun_path) { buf in
+            for (i, c) in path.enumerated() where i < buf.count { buf[i] = UInt8(bitPattern: c) }
+        }
+        return addr
+    }
+
+    /// Creates and binds the listening socket in the directory open at `dirFD`.
+    public static func listen(in dirFD: Int32) throws -> Int32 {
+        let fd = socket(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw SystemError("socket") }
+        var addr = try address(dirFD)
+        let r = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard r == 0, Glibc.listen(fd, 4) == 0 else {
+            let e = SystemError("bind", name)
+            close(fd)
+            throw e
+        }
+        return fd
+    }
+
+    /// Asks the container process to start; returns when its startContainer hooks have run and
+    /// the guest is about to run.
+    public static func requestStart(in dirFD: Int32, state: String) throws {
+        let fd = socket(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw SystemError("socket") }
+        let channel = Channel(fd: fd)
+        defer { channel.close() }
+        var addr = try address(dirFD)
+        let r = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard r == 0 else { throw RuntimeError("container not running (its start socket refused: \(Sys.errorString(errno)))") }
+        try channel.send("start:" + state)
+        guard let (reply, _) = try channel.receive() else {
+            throw RuntimeError("the container process exited before it started")
+        }
+        if reply.hasPrefix("error:") { throw RuntimeError(String(reply.dropFirst(6))) }
+    }
+}

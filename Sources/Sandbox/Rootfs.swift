@@ -1,0 +1,182 @@
+// The container's file system: mount propagation, the rootfs bound onto itself, the config's
+// mounts (targets resolved inside the rootfs, so a symlink in the image cannot redirect a mount
+// onto the host), default devices, pivot_root, a read-only root and the hostname.
+
+import CSandbox
+import Glibc
+import OCI
+
+enum Rootfs {
+    /// Everything before pivot_root, run in the container's new mount namespace.
+    static func prepare(_ plan: ContainerPlan) throws {
+        // Nothing mounted from here on may propagate back to the host.
+        try mount(nil, "/", nil, MountFlags.slave | MountFlags.rec, what: "/ (make it a slave)")
+        // pivot_root needs the new root to be a mount point.
+        try mount(plan.rootfs, plan.rootfs, nil, MountFlags.bind | MountFlags.rec, what: plan.rootfs)
+        try mount(nil, plan.rootfs, nil, plan.rootPropagation, what: "\(plan.rootfs) (propagation)")
+
+        let root = try Sys.open(plan.rootfs, Int32(RW_O_PATH) | O_DIRECTORY)
+        defer { close(root) }
+        for (index, m) in plan.mounts.enumerated() {
+            do {
+                try mountOne(m, root: root)
+            } catch {
+                throw RuntimeError("mounts[\(index)] (\(m.destination)): \(error)")
+            }
+        }
+        if plan.mounts.contains(where: { $0.destination == "/dev" }) {
+            try makeDefaultDevices(root: root, hasDevpts: plan.mounts.contains { $0.destination == "/dev/pts" })
+        }
+    }
+
+    /// pivot_root into the rootfs and detach the old root, leaving nothing of the host visible.
+    static func pivot(_ plan: ContainerPlan) throws {
+        let fd = try Sys.open(plan.rootfs, O_RDONLY | O_DIRECTORY)
+        defer { close(fd) }
+        guard fchdir(fd) == 0 else { throw SystemError("fchdir", plan.rootfs) }
+        try Sys.check(rw_pivot_root(".", "."), "pivot_root", plan.rootfs)
+        guard umount2(".", Int32(MNT_DETACH)) == 0 else { throw SystemError("umount2", "old root") }
+        guard chdir("/") == 0 else { throw SystemError("chdir", "/") }
+    }
+
+    /// After pivot_root: a read-only root and the hostname.
+    static func finish(_ plan: ContainerPlan) throws {
+        if plan.rootReadonly {
+            var vfs = statvfs()
+            let kept = statvfs("/", &vfs) == 0 ? lockedFlags(vfs.f_flag) : 0
+            try mount(nil, "/", nil, MountFlags.bind | MountFlags.remount | MountFlags.rdonly | kept, what: "/ (read-only)")
+        }
+        if let hostname = plan.hostname {
+            guard sethostname(hostname, hostname.utf8.count) == 0 else { throw SystemError("sethostname", hostname) }
+        }
+        if let domainname = plan.domainname {
+            guard setdomainname(domainname, domainname.utf8.count) == 0 else {
+                throw SystemError("setdomainname", domainname)
+            }
+        }
+    }
+
+    // MARK: - Mounts
+
+    private static func mount(_ source: String?, _ target: String, _ type: String?, _ flags: UInt, data: String? = nil, what: String) throws {
+        let r = Glibc.mount(source, target, type, flags, data)
+        if r != 0 { throw SystemError("mount", what) }
+    }
+
+    /// `/proc/self/fd/N` of an Int32(RW_O_PATH) fd for `path` resolved inside `root`.
+    private static func resolve(_ path: String, in root: Int32) throws -> Int32 {
+        try Sys.check(rw_open_in_root(root, path, Int32(RW_O_PATH)), "open", path)
+    }
+
+    private static func fdPath(_ fd: Int32) -> String { "/proc/self/fd/\(fd)" }
+
+    private static func mountOne(_ m: MountPlan, root: Int32) throws {
+        var source = m.source
+        var type = m.type
+        var flags = m.flags
+        if type == "cgroup" || type == "cgroup2" {
+            // A Wasm guest only ever reads the cgroup tree; show it the host's view read-only
+            // where it is v1 (whose controllers cannot be mounted twice), or a cgroup2 mount.
+            if rw_fs_type("/sys/fs/cgroup") == 0x6367_7270 {
+                type = "cgroup2"
+                source = "cgroup2"
+            } else {
+                type = "bind"
+                source = "/sys/fs/cgroup"
+                flags |= MountFlags.bind | MountFlags.rec | MountFlags.rdonly
+            }
+        }
+        let isBind = flags & MountFlags.bind != 0
+        var sourceIsDirectory = true
+        if isBind {
+            var st = stat()
+            guard stat(source, &st) == 0 else { throw SystemError("stat", "source \(source)") }
+            sourceIsDirectory = (st.st_mode & S_IFMT) == S_IFDIR
+        }
+        try makeTarget(m.destination, directory: sourceIsDirectory, root: root)
+        let target = try resolve(m.destination, in: root)
+        defer { close(target) }
+        if isBind {
+            try mount(source, fdPath(target), nil, flags & (MountFlags.bind | MountFlags.rec), what: "\(source) on \(m.destination)")
+            let extra = flags & ~(MountFlags.bind | MountFlags.rec | MountFlags.remount)
+            if extra != 0 {
+                // Bind mounts take their flags on a remount of the new mount, not the target below it.
+                let mounted = try resolve(m.destination, in: root)
+                defer { close(mounted) }
+                var vfs = statvfs()
+                let kept = fstatvfs(mounted, &vfs) == 0 ? lockedFlags(vfs.f_flag) : 0
+                try mount(nil, fdPath(mounted), nil, MountFlags.bind | MountFlags.remount | extra | kept, what: "\(m.destination) (remount)")
+            }
+        } else {
+            try mount(source, fdPath(target), type, flags, data: m.data.isEmpty ? nil : m.data, what: "\(type) on \(m.destination)")
+        }
+        if m.propagation != 0 {
+            let mounted = try resolve(m.destination, in: root)
+            defer { close(mounted) }
+            try mount(nil, fdPath(mounted), nil, m.propagation, what: "\(m.destination) (propagation)")
+        }
+    }
+
+    /// Flags a bind remount must keep or the kernel refuses it (they may be locked).
+    private static func lockedFlags(_ vfsFlags: UInt) -> UInt {
+        var flags: UInt = 0
+        if vfsFlags & UInt(RW_ST_NOSUID) != 0 { flags |= MountFlags.nosuid }
+        if vfsFlags & UInt(RW_ST_NODEV) != 0 { flags |= MountFlags.nodev }
+        if vfsFlags & UInt(RW_ST_NOEXEC) != 0 { flags |= MountFlags.noexec }
+        if vfsFlags & UInt(RW_ST_RDONLY) != 0 { flags |= MountFlags.rdonly }
+        return flags
+    }
+
+    /// Creates the mount point (a directory, or an empty file for a file bind mount) and its
+    /// parents inside `root`, each step resolved inside it.
+    private static func makeTarget(_ destination: String, directory: Bool, root: Int32) throws {
+        let parts = destination.split(separator: "/").map(String.init)
+        var current = ""
+        for (i, part) in parts.enumerated() {
+            let path = current + "/" + part
+            let fd = rw_open_in_root(root, path, Int32(RW_O_PATH))
+            if fd >= 0 {
+                close(fd)
+            } else if fd == -ENOENT {
+                let parent = try resolve(current.isEmpty ? "/" : current, in: root)
+                defer { close(parent) }
+                let last = i == parts.count - 1
+                if last && !directory {
+                    let created = openat(parent, part, O_CREAT | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0o644)
+                    guard created >= 0 else { throw SystemError("create", path) }
+                    close(created)
+                } else if mkdirat(parent, part, 0o755) != 0 && errno != EEXIST {
+                    throw SystemError("mkdir", path)
+                }
+            } else {
+                throw SystemError("open", path, errno: -fd)
+            }
+            current = path
+        }
+    }
+
+    private static func makeDefaultDevices(root: Int32, hasDevpts: Bool) throws {
+        let dev = try resolve("/dev", in: root)
+        defer { close(dev) }
+        let devices: [(String, UInt32, UInt32)] = [
+            ("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0),
+        ]
+        for (name, major, minor) in devices {
+            if mknodat(dev, name, mode_t(S_IFCHR) | mode_t(0o666), deviceNumber(major, minor)) != 0 && errno != EEXIST {
+                throw SystemError("mknod", "/dev/\(name)")
+            }
+            _ = fchmodat(dev, name, 0o666, 0)
+        }
+        var links = [("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")]
+        if hasDevpts { links.append(("ptmx", "pts/ptmx")) }
+        for (name, target) in links {
+            if symlinkat(target, dev, name) != 0 && errno != EEXIST { throw SystemError("symlink", "/dev/\(name)") }
+        }
+    }
+
+    /// The kernel's encoding of a device number (glibc's makedev, a macro Swift cannot call).
+    private static func deviceNumber(_ major: UInt32, _ minor: UInt32) -> dev_t {
+        let ma = UInt64(major), mi = UInt64(minor)
+        return dev_t(((ma & 0xfffff000) << 32) | ((ma & 0xfff) << 8) | ((mi & 0xffffff00) << 12) | (mi & 0xff))
+    }
+}

@@ -1,0 +1,60 @@
+import ArgumentParser
+import Runtime
+
+/// Verbs whose implementation has not landed yet: they fail with a clear message.
+protocol NotYetBuilt: ParsableCommand {
+    var runwasm: Runwasm { get }
+    static var failureStatus: Int32 { get }
+}
+
+extension NotYetBuilt {
+    static var failureStatus: Int32 { 1 }
+    func run() throws {
+        let name = Self.configuration.commandName ?? "\(Self.self)".lowercased()
+        try runwasm.withRuntime(failure: Self.failureStatus) { _ in
+            throw NotBuilt(verb: name)
+        }
+    }
+}
+
+struct NotBuilt: Error, CustomStringConvertible {
+    var verb: String
+    var description: String { "runwasm \(verb) is not implemented yet" }
+}
+
+struct Exec: NotYetBuilt {
+    static let configuration = CommandConfiguration(abstract: "Run another module in a container (not implemented yet).")
+    static var failureStatus: Int32 { 255 }
+    @ParentCommand var runwasm: Runwasm
+    @Argument(parsing: .allUnrecognized) var rest: [String] = []
+}
+
+struct Ps: NotYetBuilt {
+    static let configuration = CommandConfiguration(abstract: "List a container's processes (not implemented yet).")
+    @ParentCommand var runwasm: Runwasm
+    @Argument(parsing: .allUnrecognized) var rest: [String] = []
+}
+
+struct Pause: NotYetBuilt {
+    static let configuration = CommandConfiguration(abstract: "Freeze a container (not implemented yet).")
+    @ParentCommand var runwasm: Runwasm
+    @Argument(parsing: .allUnrecognized) var rest: [String] = []
+}
+
+struct Resume: NotYetBuilt {
+    static let configuration = CommandConfiguration(abstract: "Thaw a container (not implemented yet).")
+    @ParentCommand var runwasm: Runwasm
+    @Argument(parsing: .allUnrecognized) var rest: [String] = []
+}
+
+struct Update: NotYetBuilt {
+    static let configuration = CommandConfiguration(abstract: "Change a container's resources (not implemented yet).")
+    @ParentCommand var runwasm: Runwasm
+    @Argument(parsing: .allUnrecognized) var rest: [String] = []
+}
+
+struct Events: NotYetBuilt {
+    static let configuration = CommandConfiguration(abstract: "Container events and stats (not implemented yet).")
+    @ParentCommand var runwasm: Runwasm
+    @Argument(parsing: .allUnrecognized) var rest: [String] = []
+}

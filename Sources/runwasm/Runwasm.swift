@@ -1,0 +1,95 @@
+// runwasm: a runc-compatible OCI runtime that runs only WebAssembly.
+// This target only parses arguments; every verb calls one function of the Runtime library.
+
+import ArgumentParser
+import Runtime
+
+@main
+struct Runwasm: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "runwasm",
+        abstract: "Run WebAssembly (WASI preview 1) OCI containers, as runc runs native ones.",
+        subcommands: [
+            Create.self, Start.self, State.self, Kill.self, Delete.self, Run.self, List.self, Spec.self,
+            Features.self, Exec.self, Ps.self, Pause.self, Resume.self, Update.self, Events.self,
+        ]
+    )
+
+    @Option(help: "Directory for container state.")
+    var root: String?
+
+    @Option(help: "File to append log records to.")
+    var log: String?
+
+    @Option(name: .customLong("log-format"), help: "Log record format: text or json.")
+    var logFormat: LogFormatArgument = .text
+
+    @Option(name: .customLong("log-level"), help: "Accepted for compatibility.")
+    var logLevel: String?
+
+    @Flag(help: "Write debug records to the log.")
+    var debug = false
+
+    @Flag(name: .customLong("systemd-cgroup"), help: "cgroupsPath is in the systemd slice:prefix:name form.")
+    var systemdCgroup = false
+
+    @Option(help: "Accepted for compatibility (true, false or auto).")
+    var rootless: String?
+
+    @Option(help: "Accepted and ignored: runwasm does not checkpoint.")
+    var criu: String?
+
+    @Option(name: .customLong("cgroup-manager"), help: "Accepted for compatibility.")
+    var cgroupManager: String?
+
+    @Flag(name: [.customShort("v"), .long], help: "Print the version.")
+    var version = false
+
+    mutating func run() throws {
+        guard version else { throw CleanExit.helpRequest(self) }
+        print(Info.versionText, terminator: "")
+    }
+
+    var globals: GlobalOptions {
+        GlobalOptions(root: root, log: log, logFormat: logFormat.format, debug: debug, systemdCgroup: systemdCgroup)
+    }
+
+    /// Runs `body` with a runtime; a failure is logged once and becomes exit status `failure`.
+    func withRuntime<R>(failure: Int32 = 1, _ body: (Runtime) throws -> R) throws -> R {
+        let runtime: Runtime
+        do {
+            runtime = try Runtime(globals)
+        } catch {
+            Logger(path: log, format: logFormat.format, debug: debug).error("\(error)")
+            throw ExitCode(failure)
+        }
+        do {
+            return try body(runtime)
+        } catch {
+            runtime.logger.error("\(error)")
+            throw ExitCode(failure)
+        }
+    }
+
+    static func main() {
+        // podman probes `checkpoint --help` and takes exit 0 as "supported": refuse both verbs
+        // before the parser could answer --help.
+        if let verb = CommandLine.arguments.dropFirst().first(where: { !$0.hasPrefix("-") }),
+            verb == "checkpoint" || verb == "restore"
+        {
+            Logger(path: nil, format: .text, debug: false).error("\(verb) is not supported: runwasm does not checkpoint containers")
+            exit(withError: ExitCode(1))
+        }
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            exit(withError: error)
+        }
+    }
+}
+
+enum LogFormatArgument: String, ExpressibleByArgument {
+    case text, json
+    var format: LogFormat { self == .json ? .json : .text }
+}
