@@ -37,10 +37,11 @@ let package = Package(
             ]
         ),
         .testTarget(name: "OCITests", dependencies: ["OCI"]),
+        .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "WasmHost"]),
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "OCI",
+                "OCI", "CSandbox",
                 .product(name: "WAT", package: "WasmKit"),
             ]
         ),

@@ -11,6 +11,10 @@ extension ContainerPlan {
         do {
             spec = try JSONDecoder().decode(Spec.self, from: Data(bytes))
         } catch let error as DecodingError {
+            if case .dataCorrupted(let context) = error, context.codingPath.isEmpty, (try? JSONValue.parse(bytes)) != nil {
+                // Foundation reports a number that does not fit its field as invalid JSON.
+                throw ConfigError("", "a number is out of range for its field")
+            }
             throw ConfigDecoding.describe(error)
         } catch {
             throw ConfigError("", "cannot be decoded: \(error)")

@@ -22,6 +22,10 @@ public struct NamespacePlan: Equatable, Sendable {
     public var kind: NamespaceKind
     /// Join the namespace at this path instead of creating a new one.
     public var path: String?
+    public init(kind: NamespaceKind, path: String?) {
+        self.kind = kind
+        self.path = path
+    }
 }
 
 public struct MountPlan: Equatable, Sendable {
@@ -34,6 +38,14 @@ public struct MountPlan: Equatable, Sendable {
     public var propagation: UInt
     /// Options the kernel parses itself (`mode=755`, `size=64k`…), joined with commas.
     public var data: String
+    public init(destination: String, type: String, source: String, flags: UInt, propagation: UInt, data: String) {
+        self.destination = destination
+        self.type = type
+        self.source = source
+        self.flags = flags
+        self.propagation = propagation
+        self.data = data
+    }
     public var isBind: Bool { flags & MountFlags.bind != 0 }
 }
 
@@ -158,7 +170,14 @@ extension ContainerPlan {
         guard cwd.hasPrefix("/") else { throw ConfigError("process.cwd", "\"\(cwd)\" is not an absolute path") }
         self.cwd = Path.clean(cwd)
         terminal = process.terminal ?? false
-        consoleSize = process.consoleSize.map { (rows: $0.height, cols: $0.width) }
+        if let size = process.consoleSize {
+            for (name, value) in [("height", size.height), ("width", size.width)] where !(0...65535).contains(value) {
+                throw ConfigError("process.consoleSize.\(name)", "\(value) is out of range (0 to 65535)")
+            }
+            consoleSize = (rows: UInt16(size.height), cols: UInt16(size.width))
+        } else {
+            consoleSize = nil
+        }
 
         namespaces = try Self.namespaces(spec.linux?.namespaces ?? [])
         guard namespaces.contains(where: { $0.kind == .mount }) else {

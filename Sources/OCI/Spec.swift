@@ -62,20 +62,20 @@ public struct Spec: Codable, Sendable {
     }
 
     public struct ConsoleSize: Codable, Sendable {
-        public var height: UInt16
-        public var width: UInt16
-        public init(height: UInt16, width: UInt16) {
+        public var height: Int
+        public var width: Int
+        public init(height: Int, width: Int) {
             self.height = height
             self.width = width
         }
     }
 
     public struct User: Codable, Sendable {
-        public var uid: UInt32?
-        public var gid: UInt32?
-        public var umask: UInt32?
-        public var additionalGids: [UInt32]?
-        public init(uid: UInt32? = nil, gid: UInt32? = nil, umask: UInt32? = nil, additionalGids: [UInt32]? = nil) {
+        public var uid: Int64?
+        public var gid: Int64?
+        public var umask: Int64?
+        public var additionalGids: [Int64]?
+        public init(uid: Int64? = nil, gid: Int64? = nil, umask: Int64? = nil, additionalGids: [Int64]? = nil) {
             self.uid = uid
             self.gid = gid
             self.umask = umask

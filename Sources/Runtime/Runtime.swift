@@ -307,6 +307,17 @@ public final class Runtime {
     /// deletes it (unless `keep`) and returns its exit status; with `detach` it returns 0.
     public func run(_ options: CreateOptions, detach: Bool, keep: Bool) throws -> Int32 {
         let pid = try createContainer(options, childOfCaller: detach)
+        if !detach {
+            forwardedPid = pid
+            var forwarded = sigset_t()
+            sigemptyset(&forwarded)
+            for sig in [SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH] {
+                _ = signal(sig) { received in _ = Glibc.kill(forwardedPid, received) }
+                sigaddset(&forwarded, sig)
+            }
+            // A caller may have left these blocked; they must reach the handlers to be forwarded.
+            sigprocmask(SIG_UNBLOCK, &forwarded, nil)
+        }
         do {
             try start(id: options.id)
         } catch {
@@ -318,10 +329,6 @@ public final class Runtime {
             throw error
         }
         if detach { return 0 }
-        forwardedPid = pid
-        for sig in [SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH] {
-            _ = signal(sig) { received in _ = Glibc.kill(forwardedPid, received) }
-        }
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
         let code: Int32 = status & 0x7f == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
