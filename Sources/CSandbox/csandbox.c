@@ -237,6 +237,14 @@ int rw_set_window_size(int fd, unsigned short rows, unsigned short cols) {
     return ioctl(fd, TIOCSWINSZ, &ws) < 0 ? -errno : 0;
 }
 
+int rw_get_window_size(int fd, unsigned short *rows, unsigned short *cols) {
+    struct winsize ws;
+    if (ioctl(fd, TIOCGWINSZ, &ws) < 0) return -errno;
+    *rows = ws.ws_row;
+    *cols = ws.ws_col;
+    return 0;
+}
+
 int rw_make_controlling_terminal(int fd) {
     if (setsid() < 0 && errno != EPERM) return -errno;
     return ioctl(fd, TIOCSCTTY, 0) < 0 ? -errno : 0;

@@ -74,9 +74,7 @@ struct Runwasm: ParsableCommand {
     static func main() {
         // podman probes `checkpoint --help` and takes exit 0 as "supported": refuse both verbs
         // before the parser could answer --help.
-        if let verb = CommandLine.arguments.dropFirst().first(where: { !$0.hasPrefix("-") }),
-            verb == "checkpoint" || verb == "restore"
-        {
+        if let verb = verb(in: Array(CommandLine.arguments.dropFirst())), verb == "checkpoint" || verb == "restore" {
             Logger(path: nil, format: .text, debug: false).error("\(verb) is not supported: runwasm does not checkpoint containers")
             exit(withError: ExitCode(1))
         }
@@ -87,6 +85,23 @@ struct Runwasm: ParsableCommand {
             exit(withError: error)
         }
     }
+}
+
+/// The first argument that is neither a global flag nor a global flag's value.
+func verb(in arguments: [String]) -> String? {
+    let takesValue: Set = ["--root", "--log", "--log-format", "--log-level", "--rootless", "--criu", "--cgroup-manager"]
+    var index = 0
+    while index < arguments.count {
+        let argument = arguments[index]
+        if takesValue.contains(argument) {
+            index += 2
+        } else if argument.hasPrefix("-") {
+            index += 1
+        } else {
+            return argument
+        }
+    }
+    return nil
 }
 
 enum LogFormatArgument: String, ExpressibleByArgument {

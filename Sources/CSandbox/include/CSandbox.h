@@ -103,6 +103,9 @@ int rw_open_pty(char *name, size_t len);
 /// ioctl(fd, TIOCSWINSZ) with the given size.
 int rw_set_window_size(int fd, unsigned short rows, unsigned short cols);
 
+/// ioctl(fd, TIOCGWINSZ): reads the size of a terminal.
+int rw_get_window_size(int fd, unsigned short *rows, unsigned short *cols);
+
 /// Makes `fd` (a terminal) the controlling terminal of this process (ioctl TIOCSCTTY) after setsid().
 int rw_make_controlling_terminal(int fd);
 
