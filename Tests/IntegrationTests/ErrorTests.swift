@@ -42,6 +42,8 @@ struct ErrorTests {
         let echo = CGuest.readBytes("/bin/echo")
         Harness.write(box.rootfs + "/bin/true", echo, mode: 0o755)
         box.process["args"] = ["/bin/true", "NATIVE-RAN"]
+        // Wasm annotations are hints; they never skip the check.
+        box.config["annotations"] = ["run.oci.handler": "wasm", "module.wasm.image/variant": "compat"]
         expectCreateFails(box, "runwasm: /bin/true is an ELF executable, not a WebAssembly module; runwasm runs only WebAssembly")
     }
 

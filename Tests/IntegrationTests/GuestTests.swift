@@ -116,4 +116,51 @@ struct GuestTests {
         let n = readlink(path, &buf, buf.count - 1)
         return n > 0 ? String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) : ""
     }
+
+    @Test("containerd's default mounts (shm, mqueue, sysfs, cgroup) are set up")
+    func defaultMounts() throws {
+        let box = Sandbox(module: Guests.spin)
+        box.addMount(["destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]])
+        box.addMount(["destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]])
+        box.addMount(["destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]])
+        box.addMount(["destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["ro", "nosuid", "noexec", "nodev"]])
+        let pid = try box.create("mounts")
+        let mounts = Harness.read("/proc/\(pid)/mounts") ?? ""
+        for (target, type) in [("/proc", "proc"), ("/dev", "tmpfs"), ("/dev/pts", "devpts"), ("/dev/shm", "tmpfs"), ("/dev/mqueue", "mqueue"), ("/sys", "sysfs")] {
+            #expect(mounts.contains(" \(target) \(type) "), "\(target) is a \(type) mount: \(mounts)")
+        }
+        #expect(mounts.contains(" /sys/fs/cgroup "))
+        #expect(mounts.split(separator: "\n").first { $0.contains(" /sys sysfs ") }?.contains("ro,") == true, "sysfs is read-only")
+        for device in ["null", "zero", "full", "random", "urandom", "tty"] {
+            var st = stat()
+            #expect(stat("/proc/\(pid)/root/dev/\(device)", &st) == 0 && (st.st_mode & S_IFMT) == S_IFCHR, "/dev/\(device)")
+        }
+        box.runwasm(["delete", "mounts"])
+        _ = Harness.waitFor(pid)
+    }
+
+    @Test("a namespace given by path is joined, not created")
+    func joinNamespaceByPath() throws {
+        // A process holding a network namespace of its own, as a CNI plugin would leave one.
+        var holder: pid_t = 0
+        let argv = ["/usr/bin/unshare", "--net", "/bin/sleep", "60"]
+        var attr = Harness.cleanSpawnAttributes()
+        defer { posix_spawnattr_destroy(&attr) }
+        try #require(Harness.withCStrings(argv) { posix_spawn(&holder, argv[0], nil, &attr, $0, nil) } == 0)
+        defer {
+            kill(holder, SIGKILL)
+            _ = Harness.waitFor(holder)
+        }
+        let hostNet = readlinkString("/proc/self/ns/net")
+        #expect(Harness.eventually { readlinkString("/proc/\(holder)/ns/net") != hostNet })
+        let wanted = readlinkString("/proc/\(holder)/ns/net")
+
+        let box = Sandbox(module: Guests.spin)
+        box.config["linux"] = ["namespaces": [["type": "pid"], ["type": "mount"], ["type": "uts"], ["type": "network", "path": "/proc/\(holder)/ns/net"]]]
+        let pid = try box.create("join")
+        #expect(readlinkString("/proc/\(pid)/ns/net") == wanted)
+        #expect(readlinkString("/proc/\(pid)/ns/ipc") == readlinkString("/proc/self/ns/ipc"), "no ipc namespace was asked for")
+        box.runwasm(["delete", "join"])
+        _ = Harness.waitFor(pid)
+    }
 }
