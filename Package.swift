@@ -27,7 +27,10 @@ let package = Package(
         // Linux confinement: namespaces, mounts, pivot_root, console.
         .target(name: "Sandbox", dependencies: ["OCI", "CSandbox"]),
         // The few calls Swift must not or cannot make itself.
-        .target(name: "CSandbox"),
+        .target(
+            name: "CSandbox",
+            linkerSettings: [.linkedLibrary("seccomp"), .linkedLibrary("cap")]
+        ),
         // WasmKit + WASI: load, validate, instantiate, run.
         .target(
             name: "WasmHost",

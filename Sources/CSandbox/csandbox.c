@@ -4,7 +4,9 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/filter.h>
 #include <linux/openat2.h>
+#include <linux/seccomp.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -269,4 +271,85 @@ long rw_fs_type(const char *path) {
     struct statfs fs;
     if (statfs(path, &fs) < 0) return -errno;
     return (long)fs.f_type;
+}
+
+uint32_t rw_scmp_act_errno(uint32_t code) { return SCMP_ACT_ERRNO(code); }
+uint32_t rw_scmp_act_trace(uint32_t code) { return SCMP_ACT_TRACE(code); }
+
+ssize_t rw_seccomp_export(scmp_filter_ctx ctx, void *buf, size_t cap) {
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) < 0) return -errno;
+    // A filter is at most BPF_MAXINSNS (4096) instructions of 8 bytes: it fits a pipe's buffer.
+    int rc = seccomp_export_bpf(ctx, fds[1]);
+    close(fds[1]);
+    if (rc < 0) {
+        close(fds[0]);
+        return rc;
+    }
+    size_t total = 0;
+    for (;;) {
+        if (total == cap) {
+            close(fds[0]);
+            return -E2BIG;
+        }
+        ssize_t n = read(fds[0], (char *)buf + total, cap - total);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            int saved = errno;
+            close(fds[0]);
+            return -saved;
+        }
+        if (n == 0) break;
+        total += (size_t)n;
+    }
+    close(fds[0]);
+    return (ssize_t)total;
+}
+
+int rw_seccomp_load(const void *program, size_t len, unsigned int flags) {
+    struct sock_fprog prog;
+    prog.len = (unsigned short)(len / sizeof(struct sock_filter));
+    prog.filter = (struct sock_filter *)program;
+    return syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog) < 0 ? -errno : 0;
+}
+
+static void report_denied_syscall(int sig, siginfo_t *info, void *context) {
+    (void)context;
+    char line[128] = "runwasm: seccomp: the interpreter made system call ";
+    size_t len = strlen(line);
+    // Format the syscall number without stdio (async-signal-safe).
+    char digits[16];
+    int n = 0;
+    unsigned int nr = (unsigned int)info->si_syscall;
+    do {
+        digits[n++] = (char)('0' + nr % 10);
+        nr /= 10;
+    } while (nr != 0 && n < (int)sizeof digits);
+    while (n > 0 && len < sizeof line - 1) line[len++] = digits[--n];
+    const char *tail = ", which runwasm denies; the container is stopped\n";
+    for (const char *p = tail; *p && len < sizeof line - 1; p++) line[len++] = *p;
+    ssize_t ignored = write(2, line, len);
+    (void)ignored;
+    _exit(128 + sig);
+}
+
+int rw_report_denied_syscalls(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = report_denied_syscall;
+    sa.sa_flags = SA_SIGINFO;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(SIGSYS, &sa, NULL) < 0) return -errno;
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGSYS);
+    return sigprocmask(SIG_UNBLOCK, &set, NULL) < 0 ? -errno : 0;
+}
+
+int rw_set_no_new_privs(void) {
+    return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ? -errno : 0;
+}
+
+int rw_set_keep_caps(int on) {
+    return prctl(PR_SET_KEEPCAPS, (unsigned long)on, 0, 0, 0) < 0 ? -errno : 0;
 }

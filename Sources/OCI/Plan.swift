@@ -111,6 +111,8 @@ public struct ContainerPlan: Sendable {
     public var annotations: [String: String]
     /// True for a Kubernetes pod sandbox ("pause") container, which runs runwasm's built-in pause.
     public var isPodSandbox: Bool
+    /// Seccomp, capabilities, user, rlimits, paths, sysctls, id mappings, cgroup and resources.
+    public var security: SecurityPlan
 
     /// The environment the guest sees: `process.env` with later duplicates replacing earlier ones,
     /// as a shell would leave them.
@@ -199,6 +201,7 @@ extension ContainerPlan {
         annotations = spec.annotations ?? [:]
         let annotations = annotations
         isPodSandbox = Self.podSandboxAnnotations.contains { annotations[$0.0] == $0.1 }
+        security = try SecurityPlan(spec: spec, namespaces: namespaces)
     }
 
     /// True for 1.0.x, 1.1.x and 1.2.x, including pre-release suffixes such as `1.0.2-dev`.
@@ -220,8 +223,6 @@ extension ContainerPlan {
                 throw ConfigError(field + ".type", "unknown namespace \"\(type)\"")
             }
             switch kind {
-            case .user:
-                throw ConfigError(field + ".type", "user namespaces are not supported yet")
             case .time:
                 throw ConfigError(field + ".type", "time namespaces are not supported")
             default: break

@@ -177,8 +177,8 @@ public struct Spec: Codable, Sendable {
         public var maskedPaths: [String]?
         public var readonlyPaths: [String]?
         public var mountLabel: String?
-        public var seccomp: JSONValue?
-        public var resources: JSONValue?
+        public var seccomp: Seccomp?
+        public var resources: Resources?
         public var devices: JSONValue?
         public init(
             namespaces: [Namespace]? = nil, uidMappings: [IDMapping]? = nil, gidMappings: [IDMapping]? = nil,
@@ -214,5 +214,85 @@ public struct Spec: Codable, Sendable {
             self.hostID = hostID
             self.size = size
         }
+    }
+
+    public struct Seccomp: Codable, Sendable {
+        public var defaultAction: String?
+        public var defaultErrnoRet: UInt32?
+        public var architectures: [String]?
+        public var flags: [String]?
+        public var listenerPath: String?
+        public var syscalls: [Syscall]?
+        public init(defaultAction: String? = nil, syscalls: [Syscall]? = nil) {
+            self.defaultAction = defaultAction
+            self.syscalls = syscalls
+        }
+    }
+
+    public struct Syscall: Codable, Sendable {
+        public var names: [String]?
+        public var action: String?
+        public var errnoRet: UInt32?
+        public var args: [SyscallArg]?
+    }
+
+    public struct SyscallArg: Codable, Sendable {
+        public var index: UInt32?
+        public var value: UInt64?
+        public var valueTwo: UInt64?
+        public var op: String?
+    }
+
+    /// `linux.resources`, also the body of `update --resources`.
+    public struct Resources: Codable, Sendable {
+        public var memory: Memory?
+        public var cpu: CPU?
+        public var pids: Pids?
+        public var devices: [DeviceRule]?
+        public init(memory: Memory? = nil, cpu: CPU? = nil, pids: Pids? = nil, devices: [DeviceRule]? = nil) {
+            self.memory = memory
+            self.cpu = cpu
+            self.pids = pids
+            self.devices = devices
+        }
+    }
+
+    public struct Memory: Codable, Sendable {
+        public var limit: Int64?
+        public var reservation: Int64?
+        public var swap: Int64?
+        public init(limit: Int64? = nil, reservation: Int64? = nil, swap: Int64? = nil) {
+            self.limit = limit
+            self.reservation = reservation
+            self.swap = swap
+        }
+    }
+
+    public struct CPU: Codable, Sendable {
+        public var shares: UInt64?
+        public var quota: Int64?
+        public var period: UInt64?
+        public var cpus: String?
+        public var mems: String?
+        public init(shares: UInt64? = nil, quota: Int64? = nil, period: UInt64? = nil, cpus: String? = nil, mems: String? = nil) {
+            self.shares = shares
+            self.quota = quota
+            self.period = period
+            self.cpus = cpus
+            self.mems = mems
+        }
+    }
+
+    public struct Pids: Codable, Sendable {
+        public var limit: Int64?
+        public init(limit: Int64? = nil) { self.limit = limit }
+    }
+
+    public struct DeviceRule: Codable, Sendable {
+        public var allow: Bool?
+        public var type: String?
+        public var major: Int64?
+        public var minor: Int64?
+        public var access: String?
     }
 }

@@ -42,6 +42,7 @@ public struct CreateOptions: Sendable {
 public final class Runtime {
     public let logger: Logger
     let store: Store
+    let systemdCgroup: Bool
 
     /// Resolves `--root` (relative to the caller's cwd) and the log settings.
     public init(_ options: GlobalOptions) throws {
@@ -49,6 +50,7 @@ public final class Runtime {
         let root = options.root.map(Runtime.absolute) ?? Runtime.defaultRoot()
         guard root != "/" else { throw RuntimeError("--root cannot be /") }
         store = Store(root: root)
+        systemdCgroup = options.systemdCgroup
     }
 
     /// `/run/runwasm` for root; `$XDG_RUNTIME_DIR/runwasm` otherwise, when that is set and non-empty.
@@ -96,10 +98,16 @@ public final class Runtime {
             throw RuntimeError("root.path: rootfs \(plan.rootfs) does not exist or is not a directory")
         }
         logger.debug("creating \(options.id) from \(bundle)")
+        // Everything that can fail on the config is checked before anything is made.
+        let capabilities = try Privileges.resolve(plan.security.capabilities)
+        var seccomp = try plan.security.seccomp.map { [try Seccomp.compile($0)] } ?? []
+        if !plan.isPodSandbox { seccomp.append(try Seccomp.interpreterFilter()) }
+        let cgroupPath = try Cgroup.resolvePath(plan.security.cgroupsPath, id: options.id, systemd: systemdCgroup)
 
         try store.makeDirectory(options.id)
         var pid: Int32 = 0
         var ownsChild = !childOfCaller
+        var cgroup: Cgroup?
         do {
             let lock = try store.lock(options.id)
             defer { close(lock) }
@@ -110,7 +118,9 @@ public final class Runtime {
             let startSocket = try StartSocket.listen(in: dir)
             let payload: any ContainerPayload = plan.isPodSandbox ? PausePayload() : WasmPayload()
             let handle = try ContainerProcess.spawn(
-                SpawnOptions(plan: plan, startSocket: startSocket, childOfCaller: childOfCaller, preserveFDs: options.preserveFDs),
+                SpawnOptions(
+                    plan: plan, startSocket: startSocket, childOfCaller: childOfCaller, preserveFDs: options.preserveFDs,
+                    capabilities: capabilities, seccomp: seccomp),
                 payload: payload)
             close(startSocket)
             defer { handle.close() }
@@ -118,10 +128,13 @@ public final class Runtime {
             ownsChild = !childOfCaller
 
             try handle.waitForNamespaces()
+            try handle.writeIDMappings(uid: plan.security.uidMappings, gid: plan.security.gidMappings)
+            // In its cgroup before anything of the container runs (containerd reads /proc/PID/cgroup).
+            cgroup = try Cgroup.create(path: cgroupPath, resources: plan.security.resources, pid: pid)
             let created = Sys.rfc3339(Sys.realtimeNow(), nanoseconds: true)
             var record = ContainerRecord(
                 id: options.id, pid: pid, startTime: Sys.processInfo(pid)?.startTime ?? 0, bundle: bundle,
-                rootfs: plan.rootfs, created: created, annotations: plan.annotations, started: false,
+                rootfs: plan.rootfs, created: created, annotations: plan.annotations, started: false, cgroup: cgroup,
                 poststart: plan.hooks.poststart, poststop: plan.hooks.poststop, owner: geteuid())
             let creating = record.state(.creating).hookJSON.compact()
             try HookRunner.run(plan.hooks.prestart, kind: "prestart", state: creating)
@@ -149,6 +162,7 @@ public final class Runtime {
                     waitUntilGone(pid, startTime: nil)
                 }
             }
+            cgroup?.remove()
             store.remove(options.id)
             throw error
         }
@@ -276,9 +290,11 @@ public final class Runtime {
             throw RuntimeError("cannot delete container \(id) that is not stopped: \(status.rawValue)")
         }
         if status != .stopped {
+            if status == .paused { try? record.cgroup?.freeze(false) }
             Glibc.kill(record.pid, SIGKILL)
             waitUntilGone(record.pid, startTime: record.startTime)
         }
+        record.cgroup?.remove()
         store.remove(id)
         do {
             try HookRunner.run(record.poststop, kind: "poststop", state: record.state(.stopped).hookJSON.compact())

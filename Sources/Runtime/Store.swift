@@ -24,6 +24,7 @@ struct ContainerRecord: Codable {
     var annotations: [String: String]
     /// Set by `start` once the guest was told to run.
     var started: Bool
+    var cgroup: Cgroup?
     var poststart: [HookPlan]
     var poststop: [HookPlan]
     var owner: UInt32
@@ -33,6 +34,7 @@ struct ContainerRecord: Codable {
         guard pid > 0, let info = Sys.processInfo(pid), info.alive, info.startTime == startTime else {
             return .stopped
         }
+        if cgroup?.isFrozen == true { return .paused }
         return started ? .running : .created
     }
 

@@ -75,12 +75,22 @@ final class WasmPayload: ContainerPayload {
         var environment = plan.environment
         // WASI preview 1 has no working directory; PWD is the convention guests use to learn it.
         if environment["PWD"] == nil { environment["PWD"] = plan.cwd }
-        let options = GuestOptions(args: plan.args, environment: environment, preopens: [(guest: "/", host: "/")])
+        var options = GuestOptions(args: plan.args, environment: environment, preopens: [(guest: "/", host: "/")])
+        options.memoryLimit = plan.security.resources.memoryLimit.flatMap(WasmPayload.linearMemoryCap)
         do {
             guest = try PreparedGuest(moduleBytes: bytes, options: options)
         } catch {
             throw RuntimeError("\(path): \(error)")
         }
+    }
+
+    /// The linear-memory cap for a cgroup memory limit: the limit less what the interpreter itself
+    /// needs (16 MiB, or half the limit when that is smaller), so that the guest's allocations
+    /// fail inside the guest before the cgroup's OOM killer would end the whole container.
+    static func linearMemoryCap(forLimit limit: Int64) -> Int? {
+        guard limit > 0 else { return nil }
+        let reserve = min(Int64(16 << 20), limit / 2)
+        return Int(limit - reserve)
     }
 
     func run() -> Int32 {

@@ -32,12 +32,21 @@ public struct SpawnOptions {
     public var childOfCaller: Bool
     /// Fds 3…3+N-1 stay open in the container (`--preserve-fds`).
     public var preserveFDs: Int32
+    /// Resolved at create, applied just before the guest runs.
+    public var capabilities: ResolvedCapabilities
+    /// The config's seccomp profile and runwasm's own interpreter filter, compiled at create.
+    public var seccomp: [SeccompProgram]
 
-    public init(plan: ContainerPlan, startSocket: Int32, childOfCaller: Bool, preserveFDs: Int32) {
+    public init(
+        plan: ContainerPlan, startSocket: Int32, childOfCaller: Bool, preserveFDs: Int32,
+        capabilities: ResolvedCapabilities, seccomp: [SeccompProgram]
+    ) {
         self.plan = plan
         self.startSocket = startSocket
         self.childOfCaller = childOfCaller
         self.preserveFDs = preserveFDs
+        self.capabilities = capabilities
+        self.seccomp = seccomp
     }
 }
 
@@ -62,6 +71,19 @@ public struct ContainerHandle {
     }
 
     public func waitForNamespaces() throws { _ = try expect("ns-ready") }
+
+    /// Writes the uid and gid maps of a new user namespace (only the parent can).
+    public func writeIDMappings(uid: [IDMappingPlan], gid: [IDMappingPlan]) throws {
+        for (file, list) in [("uid_map", uid), ("gid_map", gid)] where !list.isEmpty {
+            let text = list.map { "\($0.containerID) \($0.hostID) \($0.size)\n" }.joined()
+            let path = "/proc/\(pid)/\(file)"
+            let fd = try Sys.open(path, O_WRONLY)
+            defer { Glibc.close(fd) }
+            guard Glibc.write(fd, text, text.utf8.count) == text.utf8.count else {
+                throw SystemError("write", "\(path) (linux.\(file == "uid_map" ? "uidMappings" : "gidMappings"))")
+            }
+        }
+    }
 
     public func proceed(state: String) throws { try channel.send("go:" + state) }
 
@@ -96,7 +118,8 @@ public enum ContainerProcess {
     public static func spawn(_ options: SpawnOptions, payload: any ContainerPayload) throws -> ContainerHandle {
         let plan = options.plan
         var flags: UInt = options.childOfCaller ? UInt(RW_CLONE_PARENT) : 0
-        for ns in plan.namespaces where ns.path == nil { flags |= cloneFlag(ns.kind) }
+        // The cgroup namespace is made later, in the child, once it sits in its own cgroup.
+        for ns in plan.namespaces where ns.path == nil && ns.kind != .cgroup { flags |= cloneFlag(ns.kind) }
 
         // A pid namespace is entered by the children of the process that joins it, so the parent
         // joins it (it is about to exit anyway) and the clone lands inside.
@@ -151,8 +174,16 @@ public enum ContainerProcess {
             try channel.send("ns-ready")
             guard let (go, _) = try channel.receive(), go.hasPrefix("go:") else { _exit(1) }
             let state = String(go.dropFirst(3))
+            if plan.namespace(.user)?.path == nil && plan.namespace(.user) != nil {
+                // The maps are written: become the namespace's root.
+                guard setgid(0) == 0, setuid(0) == 0 else { throw SystemError("setuid", "0 in the new user namespace") }
+            }
+            if let cgroupns = plan.namespace(.cgroup), cgroupns.path == nil {
+                try Sys.check(rw_unshare(Int32(RW_CLONE_NEWCGROUP)), "unshare", "cgroup namespace")
+            }
 
             try Rootfs.prepare(plan)
+            try Privileges.applyLimits(plan.security)
             try HookRunner.run(plan.hooks.createContainer, kind: "createContainer", state: state)
             try Rootfs.pivot(plan)
             try Rootfs.finish(plan)
@@ -166,8 +197,13 @@ public enum ContainerProcess {
             try payload.prepare(plan)
             try channel.send("ready")
 
-            try waitForStart(options.startSocket, hooks: plan.hooks.startContainer)
             channel.close()
+            try waitForStart(options.startSocket, hooks: plan.hooks.startContainer) {
+                // The last steps before the guest: give up privileges, then seccomp, last of all.
+                try Privileges.drop(plan.security, options.capabilities)
+                try Sys.check(rw_report_denied_syscalls(), "sigaction", "SIGSYS")
+                for program in options.seccomp { try program.load() }
+            }
             _exit(payload.run())
         } catch {
             try? channel.send("error:\(error)")
@@ -175,8 +211,9 @@ public enum ContainerProcess {
         }
     }
 
-    /// Blocks until `start` connects and asks to start; runs the startContainer hooks and answers.
-    private static func waitForStart(_ listener: Int32, hooks: [HookPlan]) throws {
+    /// Blocks until `start` connects and asks to start; runs the startContainer hooks and
+    /// `confine`, then answers.
+    private static func waitForStart(_ listener: Int32, hooks: [HookPlan], confine: () throws -> Void) throws {
         while true {
             let conn = accept(listener, nil, nil)
             if conn < 0 {
@@ -188,16 +225,18 @@ public enum ContainerProcess {
                 request.close()
                 continue
             }
+            close(listener)
             do {
                 try HookRunner.run(hooks, kind: "startContainer", state: String(message.dropFirst(6)))
+                try confine()
             } catch {
                 try? request.send("error:\(error)")
                 request.close()
                 _exit(1)
             }
-            try? request.send("ok")
+            // Under seccomp now: write(2), not send(2), which the interpreter filter denies.
+            _ = Glibc.write(request.fd, "ok", 2)
             request.close()
-            close(listener)
             return
         }
     }

@@ -27,6 +27,45 @@ enum Rootfs {
         if plan.mounts.contains(where: { $0.destination == "/dev" }) {
             try makeDefaultDevices(root: root, hasDevpts: plan.mounts.contains { $0.destination == "/dev/pts" })
         }
+        for path in plan.security.readonlyPaths { try makeReadOnly(path, root: root) }
+        for path in plan.security.maskedPaths { try mask(path, root: root) }
+        // Namespaced sysctls: /proc/sys resolves to this process's namespaces.
+        for (key, value) in plan.security.sysctl {
+            let path = "/proc/sys/" + String(key.map { $0 == "." ? "/" : $0 })
+            let fd = Glibc.open(path, O_WRONLY | O_CLOEXEC)
+            guard fd >= 0 else { throw SystemError("open", "linux.sysctl \(key)") }
+            defer { close(fd) }
+            try Sys.writeAll(fd, Array(value.utf8), what: "linux.sysctl \(key)")
+        }
+    }
+
+    /// linux.readonlyPaths: the path bound onto itself, read-only. Missing paths are skipped.
+    private static func makeReadOnly(_ path: String, root: Int32) throws {
+        let fd = rw_open_in_root(root, path, Int32(RW_O_PATH))
+        if fd == -ENOENT { return }
+        try Sys.check(fd, "open", "linux.readonlyPaths \(path)")
+        defer { close(fd) }
+        try mount(fdPath(fd), fdPath(fd), nil, MountFlags.bind | MountFlags.rec, what: "\(path) (read-only path)")
+        let mounted = try resolve(path, in: root)
+        defer { close(mounted) }
+        var vfs = statvfs()
+        let kept = fstatvfs(mounted, &vfs) == 0 ? lockedFlags(vfs.f_flag) : 0
+        try mount(nil, fdPath(mounted), nil, MountFlags.bind | MountFlags.remount | MountFlags.rdonly | kept, what: "\(path) (read-only path)")
+    }
+
+    /// linux.maskedPaths: a directory gets an empty read-only tmpfs, a file /dev/null bound on it.
+    private static func mask(_ path: String, root: Int32) throws {
+        let fd = rw_open_in_root(root, path, Int32(RW_O_PATH))
+        if fd == -ENOENT { return }
+        try Sys.check(fd, "open", "linux.maskedPaths \(path)")
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw SystemError("fstat", path) }
+        if (st.st_mode & S_IFMT) == S_IFDIR {
+            try mount("tmpfs", fdPath(fd), "tmpfs", MountFlags.rdonly, data: "size=0", what: "\(path) (masked)")
+        } else {
+            try mount("/dev/null", fdPath(fd), nil, MountFlags.bind, what: "\(path) (masked)")
+        }
     }
 
     /// pivot_root into the rootfs and detach the old root, leaving nothing of the host visible.
@@ -162,10 +201,17 @@ enum Rootfs {
             ("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0),
         ]
         for (name, major, minor) in devices {
-            if mknodat(dev, name, mode_t(S_IFCHR) | mode_t(0o666), deviceNumber(major, minor)) != 0 && errno != EEXIST {
+            if mknodat(dev, name, mode_t(S_IFCHR) | mode_t(0o666), deviceNumber(major, minor)) == 0 {
+                _ = fchmodat(dev, name, 0o666, 0)
+            } else if errno == EPERM {
+                // In a user namespace device nodes cannot be made: bind the host's instead.
+                let file = openat(dev, name, O_CREAT | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0o644)
+                guard file >= 0 else { throw SystemError("create", "/dev/\(name)") }
+                defer { close(file) }
+                try mount("/dev/\(name)", fdPath(file), nil, MountFlags.bind, what: "/dev/\(name)")
+            } else if errno != EEXIST {
                 throw SystemError("mknod", "/dev/\(name)")
             }
-            _ = fchmodat(dev, name, 0o666, 0)
         }
         var links = [("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")]
         if hasDevpts { links.append(("ptmx", "pts/ptmx")) }

@@ -3,7 +3,7 @@
 // preopened directories and three stdio fds.
 
 import WASI
-import WasmKit
+@_spi(Fuzzing) import WasmKit
 import WasmKitWASI
 
 /// What a file is, judged by its first bytes.
@@ -86,6 +86,8 @@ public struct GuestOptions: Sendable {
     public var stdin: Int32 = 0
     public var stdout: Int32 = 1
     public var stderr: Int32 = 2
+    /// The most linear memory the guest may have, in bytes; a `memory.grow` past it returns -1.
+    public var memoryLimit: Int?
 
     public init(args: [String], environment: [String: String], preopens: [(guest: String, host: String)]) {
         self.args = args
@@ -125,6 +127,7 @@ public final class PreparedGuest {
         // `create` rather than surfacing half-way through a run.
         let engine = Engine(configuration: EngineConfiguration(compilationMode: .eager))
         store = Store(engine: engine)
+        if let limit = options.memoryLimit { store.resourceLimiter = MemoryCap(bytes: limit) }
         do {
             wasi = try WASIBridgeToHost(
                 args: options.args,
@@ -142,6 +145,9 @@ public final class PreparedGuest {
                 instance = try module.instantiate(store: store, imports: imports)
             } catch {
                 try? wasi.close()
+                if let limit = options.memoryLimit, "\(error)".contains("limit") || "\(error)".contains("grow") {
+                    throw GuestError("cannot instantiate the module within the memory limit (\(limit >> 20) MiB of linear memory): \(error)")
+                }
                 throw GuestError("cannot instantiate the module: \(error)")
             }
         }
@@ -187,4 +193,13 @@ public final class PreparedGuest {
         }
         return false
     }
+}
+
+/// Denies linear-memory growth past a byte count: the guest's `memory.grow` returns -1 and its
+/// allocator reports out of memory, instead of the kernel's OOM killer ending the container.
+final class MemoryCap: ResourceLimiter, @unchecked Sendable {
+    let bytes: Int
+    init(bytes: Int) { self.bytes = bytes }
+    func limitMemoryGrowth(to desired: Int) throws -> Bool { desired <= bytes }
+    func limitTableGrowth(to desired: Int) throws -> Bool { true }
 }

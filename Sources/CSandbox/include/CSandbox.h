@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <seccomp.h>
+#include <sys/capability.h>
 
 /// Kernel ABI values of the clone(2) flags runwasm uses (the libc macros need _GNU_SOURCE).
 enum {
@@ -108,5 +110,26 @@ int rw_get_window_size(int fd, unsigned short *rows, unsigned short *cols);
 
 /// Makes `fd` (a terminal) the controlling terminal of this process (ioctl TIOCSCTTY) after setsid().
 int rw_make_controlling_terminal(int fd);
+
+/// SCMP_ACT_ERRNO(code) and SCMP_ACT_TRACE(code), which are macros.
+uint32_t rw_scmp_act_errno(uint32_t code);
+uint32_t rw_scmp_act_trace(uint32_t code);
+
+/// Writes the BPF program of `ctx` (seccomp_export_bpf) into `buf`; returns its length or -errno.
+ssize_t rw_seccomp_export(scmp_filter_ctx ctx, void *buf, size_t cap);
+
+/// Loads a BPF program (an array of struct sock_filter, `len` bytes) with seccomp(2)
+/// SECCOMP_SET_MODE_FILTER and the given SECCOMP_FILTER_FLAG_* flags.
+int rw_seccomp_load(const void *program, size_t len, unsigned int flags);
+
+/// Installs a SIGSYS handler that reports the denied system call on stderr in one line and
+/// ends the process with _exit(128 + SIGSYS); for filters whose action is SCMP_ACT_TRAP.
+int rw_report_denied_syscalls(void);
+
+/// prctl(PR_SET_NO_NEW_PRIVS, 1).
+int rw_set_no_new_privs(void);
+
+/// prctl(PR_SET_KEEPCAPS, on).
+int rw_set_keep_caps(int on);
 
 #endif

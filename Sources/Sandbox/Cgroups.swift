@@ -1,0 +1,262 @@
+// Cgroups v1 and v2, found at run time: the container's cgroup is made and its resources set by
+// `create` before the guest can run; `delete` removes it; pause/resume freeze it; ps, update
+// and events read and write it.
+
+import CSandbox
+import Glibc
+import OCI
+
+public struct Cgroup: Codable, Sendable, Equatable {
+    public enum Version: String, Codable, Sendable { case v1, v2 }
+    public var version: Version
+    /// The cgroup's path below each hierarchy's root (`/runwasm/c1`, `/system.slice/x-c1.scope`).
+    public var path: String
+    /// v2: the one directory. v1: one directory per hierarchy (controller mount), keyed by the
+    /// controllers mounted there (`cpu,cpuacct`, `memory`…).
+    public var directories: [String: String]
+
+    /// Where the hierarchies are: `RUNWASM_CGROUP_ROOT` (a cgroup2 mount, for tests and unusual
+    /// hosts) or /sys/fs/cgroup, v2 when it is a cgroup2 file system, v1 otherwise.
+    static func hierarchies() throws -> (Version, [String: String]) {
+        if let env = getenv("RUNWASM_CGROUP_ROOT").map({ String(cString: $0) }), !env.isEmpty {
+            return (.v2, ["": env])
+        }
+        if rw_fs_type("/sys/fs/cgroup") == 0x6367_7270 { return (.v2, ["": "/sys/fs/cgroup"]) }
+        var mounts: [String: String] = [:]
+        let text = String(decoding: (try? Sys.readFile("/proc/self/mountinfo")) ?? [], as: UTF8.self)
+        for line in text.split(separator: "\n") {
+            // mountinfo: id parent major:minor root mountpoint options ... - fstype source superoptions
+            let halves = line.components(separatedBy: " - ")
+            guard halves.count == 2 else { continue }
+            let left = halves[0].split(separator: " ")
+            let right = halves[1].split(separator: " ")
+            guard left.count >= 5, right.count >= 3, right[0] == "cgroup" else { continue }
+            let known: Set = ["cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "net_cls", "net_prio", "blkio", "perf_event", "hugetlb", "pids", "rdma", "misc"]
+            let controllers = right[2].split(separator: ",").map(String.init).filter { known.contains($0) || $0.hasPrefix("name=") }
+            let key = controllers.sorted().joined(separator: ",")
+            if !key.isEmpty && mounts[key] == nil { mounts[key] = String(left[4]) }
+        }
+        guard !mounts.isEmpty else { throw RuntimeError("no cgroup hierarchy is mounted (looked for cgroup2 or cgroup v1 at /sys/fs/cgroup)") }
+        return (.v1, mounts)
+    }
+
+    /// The cgroup for `cgroupsPath` (a path, or `slice:prefix:name` with `systemd`).
+    public static func resolvePath(_ cgroupsPath: String?, id: String, systemd: Bool) throws -> String {
+        guard let path = cgroupsPath, !path.isEmpty else {
+            return systemd ? "/system.slice/runwasm-\(id).scope" : "/runwasm/\(id)"
+        }
+        if systemd {
+            let parts = path.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+            guard parts.count == 3 else {
+                throw RuntimeError("config.json: linux.cgroupsPath: \"\(path)\" is not of the form slice:prefix:name (--systemd-cgroup)")
+            }
+            let slice = try expandSlice(parts[0].isEmpty ? "system.slice" : parts[0])
+            let unit = parts[1].isEmpty ? parts[2] : "\(parts[1])-\(parts[2]).scope"
+            return Path.clean(slice + "/" + unit)
+        }
+        if path.contains(":") && !path.hasPrefix("/") {
+            throw RuntimeError("config.json: linux.cgroupsPath: \"\(path)\" is in the systemd form; pass --systemd-cgroup")
+        }
+        return Path.clean("/" + path)
+    }
+
+    /// `a-b-c.slice` → `/a.slice/a-b.slice/a-b-c.slice`, as systemd nests slices.
+    static func expandSlice(_ slice: String) throws -> String {
+        guard slice.hasSuffix(".slice"), !slice.contains("/") else {
+            throw RuntimeError("config.json: linux.cgroupsPath: \"\(slice)\" is not a systemd slice name")
+        }
+        if slice == "-.slice" { return "/" }
+        let name = String(slice.dropLast(6))
+        var path = ""
+        var prefix = ""
+        for part in name.split(separator: "-", omittingEmptySubsequences: false) {
+            guard !part.isEmpty else { throw RuntimeError("config.json: linux.cgroupsPath: \"\(slice)\" is not a valid slice name") }
+            prefix += prefix.isEmpty ? String(part) : "-" + part
+            path += "/" + prefix + ".slice"
+        }
+        return path
+    }
+
+    /// Creates the cgroup (in every v1 hierarchy), applies `resources` and moves `pid` in.
+    public static func create(path: String, resources: ResourcesPlan, pid: Int32) throws -> Cgroup {
+        let (version, roots) = try hierarchies()
+        var dirs: [String: String] = [:]
+        for (controllers, root) in roots { dirs[controllers] = Path.clean(root + "/" + path) }
+        let cgroup = Cgroup(version: version, path: path, directories: dirs)
+        do {
+            for (controllers, dir) in dirs.sorted(by: { $0.key < $1.key }) {
+                try makeDirectory(dir, root: roots[controllers]!, cpuset: version == .v1 && controllers.split(separator: ",").contains("cpuset"))
+            }
+            if version == .v2 { try enableControllers(root: roots[""]!, path: path) }
+            try cgroup.apply(resources)
+            for dir in dirs.values { try write(dir + "/cgroup.procs", String(pid)) }
+        } catch {
+            cgroup.remove()
+            throw error
+        }
+        return cgroup
+    }
+
+    private static func makeDirectory(_ dir: String, root: String, cpuset: Bool) throws {
+        var current = root
+        for part in dir.dropFirst(root.count).split(separator: "/") {
+            let parent = current
+            current += "/" + part
+            if mkdir(current, 0o755) != 0 && errno != EEXIST { throw SystemError("mkdir", current) }
+            // A new v1 cpuset cgroup starts with no cpus and mems; it takes its parent's.
+            if cpuset {
+                for file in ["cpuset.cpus", "cpuset.mems"] where (read(current + "/" + file) ?? "").isEmpty {
+                    if let value = read(parent + "/" + file), !value.isEmpty { try write(current + "/" + file, value) }
+                }
+            }
+        }
+    }
+
+    /// v2: controllers must be enabled in every ancestor's cgroup.subtree_control.
+    private static func enableControllers(root: String, path: String) throws {
+        let available = Set((read(root + "/cgroup.controllers") ?? "").split(separator: " ").map(String.init))
+        let wanted = ["cpu", "cpuset", "memory", "pids", "io"].filter { available.contains($0) }
+        var current = root
+        let parts = path.split(separator: "/")
+        for part in parts.dropLast() {
+            for c in wanted { try? write(current + "/cgroup.subtree_control", "+" + c) }
+            current += "/" + part
+        }
+        for c in wanted { try? write(current + "/cgroup.subtree_control", "+" + c) }
+    }
+
+    /// Directory of the hierarchy that holds `controller` (v1), or the one directory (v2).
+    func directory(for controller: String) -> String? {
+        if version == .v2 { return directories[""] }
+        return directories.first { $0.key.split(separator: ",").contains(Substring(controller)) }?.value
+    }
+
+    /// Writes the resource files that `resources` sets; unset fields are left alone.
+    public func apply(_ r: ResourcesPlan) throws {
+        func set(_ controller: String, _ file: String, _ value: String?) throws {
+            guard let value else { return }
+            guard let dir = directory(for: controller) else {
+                throw RuntimeError("cgroup controller \(controller) is not available for \(file)")
+            }
+            try Cgroup.write(dir + "/" + file, value)
+        }
+        switch version {
+        case .v1:
+            // memory.memsw (memory + swap) may never be below memory.limit: order the writes.
+            let limit = r.memoryLimit.map { String($0) }
+            let swap = r.memorySwap.map { String($0) }
+            if let swap, let current = Cgroup.read((directory(for: "memory") ?? "") + "/memory.memsw.limit_in_bytes"),
+                let cur = Int64(current), let s = Int64(swap), s == -1 || s > cur
+            {
+                try set("memory", "memory.memsw.limit_in_bytes", swap)
+                try set("memory", "memory.limit_in_bytes", limit)
+            } else {
+                try set("memory", "memory.limit_in_bytes", limit)
+                try set("memory", "memory.memsw.limit_in_bytes", swap)
+            }
+            try set("memory", "memory.soft_limit_in_bytes", r.memoryReservation.map { String($0) })
+            try set("pids", "pids.max", r.pidsLimit.map { $0 <= 0 ? "max" : String($0) })
+            try set("cpu", "cpu.shares", r.cpuShares.map { String($0) })
+            try set("cpu", "cpu.cfs_period_us", r.cpuPeriod.map { String($0) })
+            try set("cpu", "cpu.cfs_quota_us", r.cpuQuota.map { String($0) })
+            try set("cpuset", "cpuset.cpus", r.cpusetCpus)
+            try set("cpuset", "cpuset.mems", r.cpusetMems)
+            if !r.devices.isEmpty, let dir = directory(for: "devices") {
+                for rule in r.devices {
+                    try Cgroup.write(dir + (rule.allow ? "/devices.allow" : "/devices.deny"), rule.line)
+                }
+            }
+        case .v2:
+            try set("memory", "memory.max", r.memoryLimit.map { $0 == -1 ? "max" : String($0) })
+            try set("memory", "memory.low", r.memoryReservation.map { String($0) })
+            if let swap = r.memorySwap {
+                // v2 limits swap alone; the spec's value counts memory plus swap.
+                let value = swap == -1 ? "max" : String(max(0, swap - (r.memoryLimit ?? swap)))
+                try set("memory", "memory.swap.max", value)
+            }
+            try set("pids", "pids.max", r.pidsLimit.map { $0 <= 0 ? "max" : String($0) })
+            // cpu.shares 2…262144 maps onto cpu.weight 1…10000.
+            try set("cpu", "cpu.weight", r.cpuShares.map { String(Cgroup.weight(shares: $0)) })
+            if r.cpuQuota != nil || r.cpuPeriod != nil {
+                let quota = r.cpuQuota.map { $0 <= 0 ? "max" : String($0) } ?? "max"
+                try set("cpu", "cpu.max", "\(quota) \(r.cpuPeriod ?? 100_000)")
+            }
+            try set("cpuset", "cpuset.cpus", r.cpusetCpus)
+            try set("cpuset", "cpuset.mems", r.cpusetMems)
+            if !r.devices.isEmpty {
+                throw RuntimeError("linux.resources.devices: device rules need cgroup v1 (runwasm has no eBPF device filter for v2 yet)")
+            }
+        }
+    }
+
+    /// cpu.shares (2…262144) mapped onto cpu.weight (1…10000), as runc maps them.
+    static func weight(shares: UInt64) -> UInt64 {
+        let clamped: UInt64 = max(2, min(shares, 262_144))
+        return 1 + ((clamped - 2) * 9999) / 262_142
+    }
+
+    /// The pids in the cgroup.
+    public func pids() -> [Int32] {
+        guard let dir = directory(for: "pids") ?? directory(for: "freezer") ?? directories.values.first else { return [] }
+        return (Cgroup.read(dir + "/cgroup.procs") ?? "").split(separator: "\n").compactMap { Int32($0) }.sorted()
+    }
+
+    public var isFrozen: Bool {
+        switch version {
+        case .v1: return Cgroup.read((directory(for: "freezer") ?? "") + "/freezer.state")?.hasPrefix("FROZEN") == true
+        case .v2: return Cgroup.read((directories[""] ?? "") + "/cgroup.freeze") == "1"
+        }
+    }
+
+    /// Freezes or thaws every process of the cgroup, and waits until the kernel has done it.
+    public func freeze(_ frozen: Bool) throws {
+        switch version {
+        case .v1:
+            guard let dir = directory(for: "freezer") else { throw RuntimeError("the freezer cgroup controller is not mounted") }
+            try Cgroup.write(dir + "/freezer.state", frozen ? "FROZEN" : "THAWED")
+            let wanted = frozen ? "FROZEN" : "THAWED"
+            for _ in 0..<1000 where Cgroup.read(dir + "/freezer.state") != wanted { Sys.sleep(seconds: 0.001) }
+        case .v2:
+            let dir = directories[""]!
+            try Cgroup.write(dir + "/cgroup.freeze", frozen ? "1" : "0")
+            for _ in 0..<1000 {
+                let events = Cgroup.read(dir + "/cgroup.events") ?? ""
+                if events.contains("frozen \(frozen ? 1 : 0)") { break }
+                Sys.sleep(seconds: 0.001)
+            }
+        }
+    }
+
+    /// Removes the cgroup's directories (its processes must be gone).
+    public func remove() {
+        for dir in directories.values {
+            for _ in 0..<200 {
+                if rmdir(dir) == 0 || errno == ENOENT { break }
+                if errno != EBUSY { break }
+                Sys.sleep(seconds: 0.005)
+            }
+        }
+    }
+
+    /// A value read from a cgroup file, trailing newline removed.
+    public func value(_ controller: String, _ file: String) -> String? {
+        guard let dir = directory(for: controller) else { return nil }
+        return Cgroup.read(dir + "/" + file)
+    }
+
+    static func read(_ path: String) -> String? {
+        guard let bytes = try? Sys.readFile(path, limit: 1 << 20) else { return nil }
+        var text = String(decoding: bytes, as: UTF8.self)
+        while text.hasSuffix("\n") { text.removeLast() }
+        return text
+    }
+
+    static func write(_ path: String, _ value: String) throws {
+        let fd = Glibc.open(path, O_WRONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw SystemError("open", path) }
+        defer { close(fd) }
+        let bytes = Array(value.utf8)
+        let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+        guard n == bytes.count else { throw RuntimeError("cannot write \"\(value)\" to \(path): \(Sys.errorString(errno))") }
+    }
+}
