@@ -29,3 +29,21 @@ extension JSONValue {
         try JSONDecoder().decode(JSONValue.self, from: Data(bytes))
     }
 }
+
+extension ResourcesPlan {
+    /// Decodes a runtime-spec `LinuxResources` document (the body of `update --resources`).
+    public static func load(json bytes: [UInt8]) throws(ConfigError) -> ResourcesPlan {
+        do {
+            let spec = try JSONDecoder().decode(Spec.Resources.self, from: Data(bytes))
+            return try ResourcesPlan(spec, field: "resources")
+        } catch let error as ConfigError {
+            throw error
+        } catch let error as DecodingError {
+            var e = ConfigDecoding.describe(error)
+            e.field = e.field.isEmpty ? "resources" : "resources." + e.field
+            throw ConfigError(e.field, e.problem)
+        } catch {
+            throw ConfigError("resources", "cannot be decoded: \(error)")
+        }
+    }
+}

@@ -28,33 +28,3 @@ struct Exec: NotYetBuilt {
     @ParentCommand var runwasm: Runwasm
     @Argument(parsing: .allUnrecognized) var rest: [String] = []
 }
-
-struct Ps: NotYetBuilt {
-    static let configuration = CommandConfiguration(abstract: "List a container's processes (not implemented yet).")
-    @ParentCommand var runwasm: Runwasm
-    @Argument(parsing: .allUnrecognized) var rest: [String] = []
-}
-
-struct Pause: NotYetBuilt {
-    static let configuration = CommandConfiguration(abstract: "Freeze a container (not implemented yet).")
-    @ParentCommand var runwasm: Runwasm
-    @Argument(parsing: .allUnrecognized) var rest: [String] = []
-}
-
-struct Resume: NotYetBuilt {
-    static let configuration = CommandConfiguration(abstract: "Thaw a container (not implemented yet).")
-    @ParentCommand var runwasm: Runwasm
-    @Argument(parsing: .allUnrecognized) var rest: [String] = []
-}
-
-struct Update: NotYetBuilt {
-    static let configuration = CommandConfiguration(abstract: "Change a container's resources (not implemented yet).")
-    @ParentCommand var runwasm: Runwasm
-    @Argument(parsing: .allUnrecognized) var rest: [String] = []
-}
-
-struct Events: NotYetBuilt {
-    static let configuration = CommandConfiguration(abstract: "Container events and stats (not implemented yet).")
-    @ParentCommand var runwasm: Runwasm
-    @Argument(parsing: .allUnrecognized) var rest: [String] = []
-}

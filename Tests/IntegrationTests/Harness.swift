@@ -384,8 +384,10 @@ enum CGuest {
         #include <stdlib.h>
         #include <string.h>
         #include <unistd.h>
+        #include <sys/stat.h>
 
         extern char **environ;
+        char *volatile sink;
 
         static int show(const char *path) {
             FILE *f = fopen(path, "r");
@@ -425,6 +427,23 @@ enum CGuest {
                 return 0;
             }
             if (!strcmp(cmd, "exit")) return atoi(argv[2]);
+            if (!strcmp(cmd, "alloc")) {  /* allocate 1 MiB blocks until malloc fails */
+                long mib = 0;
+                for (;;) {
+                    char *p = malloc(1 << 20);
+                    if (!p) break;
+                    for (int i = 0; i < (1 << 20); i += 4096) p[i] = 1;
+                    sink = p;  /* keeps the compiler from eliding the allocation */
+                    mib++;
+                }
+                printf("allocation failed after %ld MiB\\n", mib);
+                return 3;
+            }
+            if (!strcmp(cmd, "mkdir")) {
+                if (mkdir(argv[2], 0755) != 0) { printf("mkdir %s: error %s\\n", argv[2], strerror(errno)); return 1; }
+                printf("mkdir %s: ok\\n", argv[2]);
+                return 0;
+            }
             return 2;
         }
         """
