@@ -21,7 +21,8 @@ public enum Info {
 
     /// The runtime-spec features document, listing only what runwasm honours.
     public static var featuresJSON: String {
-        let namespaces = NamespaceKind.allCases.filter { $0 != .user && $0 != .time }.map(\.rawValue).sorted()
+        let namespaces = NamespaceKind.allCases.filter { $0 != .time }.map(\.rawValue).sorted()
+        func strings(_ list: [String]) -> JSONValue { .array(list.map { .string($0) }) }
         let hooks = ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"]
         let doc: JSONValue = .object([
             ("ociVersionMin", .string(ContainerPlan.ociVersionMin)),
@@ -32,15 +33,25 @@ public enum Info {
                 "linux",
                 .object([
                     ("namespaces", .array(namespaces.map { .string($0) })),
-                    ("capabilities", .array([])),
+                    ("capabilities", strings(Privileges.knownCapabilityNames())),
                     (
                         "cgroup",
                         .object([
-                            ("v1", .bool(false)), ("v2", .bool(false)), ("systemd", .bool(false)),
+                            ("v1", .bool(true)), ("v2", .bool(true)), ("systemd", .bool(false)),
                             ("systemdUser", .bool(false)), ("rdma", .bool(false)),
                         ])
                     ),
-                    ("seccomp", .object([("enabled", .bool(false))])),
+                    (
+                        "seccomp",
+                        .object([
+                            ("enabled", .bool(true)),
+                            ("actions", strings(SeccompPlan.supportedActions)),
+                            ("operators", strings(SeccompPlan.supportedOperators)),
+                            ("archs", strings(SeccompPlan.supportedArchitectures)),
+                            ("knownFlags", strings(SeccompPlan.supportedFlags)),
+                            ("supportedFlags", strings(SeccompPlan.supportedFlags)),
+                        ])
+                    ),
                     ("apparmor", .object([("enabled", .bool(false))])),
                     ("selinux", .object([("enabled", .bool(false))])),
                     ("intelRdt", .object([("enabled", .bool(false))])),

@@ -15,6 +15,16 @@ public struct ResolvedCapabilities: Sendable {
 }
 
 public enum Privileges {
+    /// Every capability libcap knows on this kernel, as CAP_* names (for `features`).
+    public static func knownCapabilityNames() -> [String] {
+        (0..<cap_value_t(cap_max_bits())).compactMap { cap in
+            guard let name = cap_to_name(cap) else { return nil }
+            defer { cap_free(name) }
+            let text = String(cString: name).uppercased()
+            return text.hasPrefix("CAP_") ? text : nil
+        }
+    }
+
     public static func resolve(_ plan: CapabilitiesPlan) throws -> ResolvedCapabilities {
         func values(_ names: [String], _ field: String) throws -> [cap_value_t] {
             try names.enumerated().map { i, name in

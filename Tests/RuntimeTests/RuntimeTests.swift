@@ -40,7 +40,9 @@ struct RuntimeUnitTests {
         #expect(text.hasSuffix("}\n"))
         #expect(text.contains("\"ociVersionMin\": \"1.0.0\""))
         #expect(text.contains("\"dev.runwasm.wasm\": \"true\""))
-        #expect(!text.contains("\"user\""), "user namespaces are not offered until supported")
+        #expect(text.contains("\"user\""), "user namespaces are supported")
+        #expect(text.contains("\"CAP_SYS_ADMIN\""))
+        #expect(text.contains("\"SCMP_ACT_ERRNO\""))
         #expect(!text.contains("\"rro\""))
     }
 }
