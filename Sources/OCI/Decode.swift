@@ -7,19 +7,7 @@ import Foundation
 extension ContainerPlan {
     /// Decodes and validates the bytes of `config.json` from the bundle at `bundle`.
     public static func load(configJSON bytes: [UInt8], bundle: String) throws(ConfigError) -> ContainerPlan {
-        let spec: Spec
-        do {
-            spec = try JSONDecoder().decode(Spec.self, from: Data(bytes))
-        } catch let error as DecodingError {
-            if case .dataCorrupted(let context) = error, context.codingPath.isEmpty, (try? JSONValue.parse(bytes)) != nil {
-                // Foundation reports a number that does not fit its field as invalid JSON.
-                throw ConfigError("", "a number is out of range for its field")
-            }
-            throw ConfigDecoding.describe(error)
-        } catch {
-            throw ConfigError("", "cannot be decoded: \(error)")
-        }
-        return try ContainerPlan(spec: spec, bundle: bundle)
+        try ContainerPlan(spec: try Spec.load(configJSON: bytes), bundle: bundle)
     }
 }
 
@@ -45,5 +33,34 @@ extension ResourcesPlan {
         } catch {
             throw ConfigError("resources", "cannot be decoded: \(error)")
         }
+    }
+}
+
+extension Spec {
+    /// Decodes `config.json` bytes without validating them.
+    public static func load(configJSON bytes: [UInt8]) throws(ConfigError) -> Spec {
+        try decode(Spec.self, bytes, prefix: "")
+    }
+}
+
+extension Spec.Process {
+    /// Decodes an `exec --process` file: a runtime-spec `process` object.
+    public static func load(json bytes: [UInt8]) throws(ConfigError) -> Spec.Process {
+        try decode(Spec.Process.self, bytes, prefix: "process")
+    }
+}
+
+private func decode<T: Decodable>(_ type: T.Type, _ bytes: [UInt8], prefix: String) throws(ConfigError) -> T {
+    do {
+        return try JSONDecoder().decode(T.self, from: Data(bytes))
+    } catch let error as DecodingError {
+        if case .dataCorrupted(let context) = error, context.codingPath.isEmpty, (try? JSONValue.parse(bytes)) != nil {
+            throw ConfigError(prefix, "a number is out of range for its field")
+        }
+        let e = ConfigDecoding.describe(error)
+        let field = prefix.isEmpty ? e.field : (e.field.isEmpty ? prefix : prefix + "." + e.field)
+        throw ConfigError(field, e.problem)
+    } catch {
+        throw ConfigError(prefix, "cannot be decoded: \(error)")
     }
 }

@@ -323,17 +323,7 @@ public final class Runtime {
     /// deletes it (unless `keep`) and returns its exit status; with `detach` it returns 0.
     public func run(_ options: CreateOptions, detach: Bool, keep: Bool) throws -> Int32 {
         let pid = try createContainer(options, childOfCaller: detach)
-        if !detach {
-            forwardedPid = pid
-            var forwarded = sigset_t()
-            sigemptyset(&forwarded)
-            for sig in [SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH] {
-                _ = signal(sig) { received in _ = Glibc.kill(forwardedPid, received) }
-                sigaddset(&forwarded, sig)
-            }
-            // A caller may have left these blocked; they must reach the handlers to be forwarded.
-            sigprocmask(SIG_UNBLOCK, &forwarded, nil)
-        }
+        if !detach { forwardSignals(to: pid) }
         do {
             try start(id: options.id)
         } catch {
@@ -345,13 +335,34 @@ public final class Runtime {
             throw error
         }
         if detach { return 0 }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        let code: Int32 = status & 0x7f == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+        let code = waitForwardingSignals(pid)
         if !keep { try delete(id: options.id, force: true) }
         return code
     }
 }
 
-/// The container process that `run` forwards its signals to (read by a signal handler).
+extension Runtime {
+    /// Sends the termination and job-control signals runwasm receives on to `pid`.
+    func forwardSignals(to pid: Int32) {
+        forwardedPid = pid
+        var forwarded = sigset_t()
+        sigemptyset(&forwarded)
+        for sig in [SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH] {
+            _ = signal(sig) { received in _ = Glibc.kill(forwardedPid, received) }
+            sigaddset(&forwarded, sig)
+        }
+        // A caller may have left these blocked; they must reach the handlers to be forwarded.
+        sigprocmask(SIG_UNBLOCK, &forwarded, nil)
+    }
+
+    /// Waits for the child `pid`, forwarding signals to it; returns its status (128+signal if killed).
+    func waitForwardingSignals(_ pid: Int32) -> Int32 {
+        forwardSignals(to: pid)
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        return status & 0x7f == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+    }
+}
+
+/// The process that `run` and `exec` forward their signals to (read by a signal handler).
 nonisolated(unsafe) private var forwardedPid: pid_t = 0

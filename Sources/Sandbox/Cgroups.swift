@@ -125,6 +125,11 @@ public struct Cgroup: Codable, Sendable, Equatable {
         for c in wanted { try? write(current + "/cgroup.subtree_control", "+" + c) }
     }
 
+    /// Moves `pid` into the cgroup (every v1 hierarchy).
+    public func add(_ pid: Int32) throws {
+        for dir in directories.values { try Cgroup.write(dir + "/cgroup.procs", String(pid)) }
+    }
+
     /// Directory of the hierarchy that holds `controller` (v1), or the one directory (v2).
     func directory(for controller: String) -> String? {
         if version == .v2 { return directories[""] }

@@ -292,3 +292,121 @@ public enum StartSocket {
         if reply.hasPrefix("error:") { throw RuntimeError(String(reply.dropFirst(6))) }
     }
 }
+
+// MARK: - exec: another process in an existing container
+
+public struct ExecSpawnOptions {
+    public var plan: ContainerPlan
+    /// Make the process a child of runwasm's caller (CLONE_PARENT), as `exec --detach` must.
+    public var childOfCaller: Bool
+    public var preserveFDs: Int32
+    public var capabilities: ResolvedCapabilities
+    public var seccomp: [SeccompProgram]
+    /// The container's init, whose namespaces the process joins.
+    public var initPid: Int32
+
+    public init(
+        plan: ContainerPlan, childOfCaller: Bool, preserveFDs: Int32, capabilities: ResolvedCapabilities,
+        seccomp: [SeccompProgram], initPid: Int32
+    ) {
+        self.plan = plan
+        self.childOfCaller = childOfCaller
+        self.preserveFDs = preserveFDs
+        self.capabilities = capabilities
+        self.seccomp = seccomp
+        self.initPid = initPid
+    }
+}
+
+extension ContainerProcess {
+    /// /proc/PID/ns names, in the order nsenter joins them (user first: it grants the rest).
+    static let joinOrder: [(NamespaceKind, String)] = [
+        (.user, "user"), (.cgroup, "cgroup"), (.ipc, "ipc"), (.uts, "uts"), (.network, "net"), (.pid, "pid"), (.mount, "mnt"),
+    ]
+
+    /// Clones a process into the namespaces of the container's init. Protocol as for create,
+    /// but "ready" comes once the module is loaded and the process confined, and it then runs
+    /// the guest at once.
+    public static func spawnExec(_ options: ExecSpawnOptions, payload: any ContainerPayload) throws -> ContainerHandle {
+        let plan = options.plan
+        var joins: [(fd: Int32, kind: NamespaceKind, path: String)] = []
+        defer { for j in joins { close(j.fd) } }
+        for (kind, name) in joinOrder where plan.namespace(kind) != nil {
+            let path = "/proc/\(options.initPid)/ns/\(name)"
+            let fd = try Sys.open(path, O_RDONLY)
+            // Entering a namespace the process is already in is a no-op, and for a user
+            // namespace an error (EINVAL): skip those.
+            var mine = stat()
+            var theirs = stat()
+            if stat("/proc/self/ns/\(name)", &mine) == 0, fstat(fd, &theirs) == 0, mine.st_ino == theirs.st_ino {
+                close(fd)
+                continue
+            }
+            if kind == .pid {
+                defer { close(fd) }
+                try Sys.check(rw_setns(fd, Int32(RW_CLONE_NEWPID)), "setns", path)
+            } else {
+                joins.append((fd, kind, path))
+            }
+        }
+        let (parentEnd, childEnd) = try Channel.pair()
+        let pid = rw_clone(options.childOfCaller ? UInt(RW_CLONE_PARENT) : 0)
+        if pid < 0 {
+            parentEnd.close()
+            childEnd.close()
+            throw SystemError("clone", "exec process", errno: -pid)
+        }
+        if pid == 0 {
+            parentEnd.close()
+            execMain(options, payload: payload, channel: childEnd, joins: joins)
+        }
+        childEnd.close()
+        return ContainerHandle(pid: pid, channel: parentEnd)
+    }
+
+    private static func execMain(
+        _ options: ExecSpawnOptions, payload: any ContainerPayload, channel: Channel,
+        joins: [(fd: Int32, kind: NamespaceKind, path: String)]
+    ) -> Never {
+        let plan = options.plan
+        do {
+            _ = rw_set_process_name("runwasm:exec")
+            try Sys.check(rw_exit_on_termination_signals(), "sigaction")
+            _ = signal(SIGPIPE, SIG_IGN)
+            var keep: [Int32] = [channel.fd] + joins.map(\.fd)
+            if options.preserveFDs > 0 { keep += Array(3..<(3 + options.preserveFDs)) }
+            try Sys.check(rw_close_fds_from(3, keep, keep.count), "close_range")
+            for join in joins {
+                try Sys.check(rw_setns(join.fd, Int32(cloneFlag(join.kind))), "setns", join.path)
+                close(join.fd)
+                if join.kind == .user {
+                    guard setgid(0) == 0, setuid(0) == 0 else { throw SystemError("setuid", "0 in the container's user namespace") }
+                }
+            }
+            try channel.send("ns-ready")
+            guard let (go, _) = try channel.receive(), go.hasPrefix("go:") else { _exit(1) }
+            guard chdir(plan.cwd) == 0 else { throw SystemError("chdir", "process.cwd \(plan.cwd)") }
+            if plan.terminal {
+                let master = try Console.attach(size: plan.consoleSize)
+                try channel.send("console", passing: master)
+                close(master)
+            }
+            try payload.prepare(plan)
+            if !plan.security.rlimits.isEmpty {
+                var limits = plan.security
+                limits.oomScoreAdj = nil
+                try Privileges.applyLimits(limits)
+            }
+            try Privileges.drop(plan.security, options.capabilities)
+            try Sys.check(rw_report_denied_syscalls(), "sigaction", "SIGSYS")
+            for program in options.seccomp { try program.load() }
+            // Under seccomp now: write(2), which the interpreter filter allows.
+            _ = Glibc.write(channel.fd, "ready", 5)
+            channel.close()
+            _exit(payload.run())
+        } catch {
+            try? channel.send("error:\(error)")
+            _exit(1)
+        }
+    }
+}

@@ -21,10 +21,3 @@ struct NotBuilt: Error, CustomStringConvertible {
     var verb: String
     var description: String { "runwasm \(verb) is not implemented yet" }
 }
-
-struct Exec: NotYetBuilt {
-    static let configuration = CommandConfiguration(abstract: "Run another module in a container (not implemented yet).")
-    static var failureStatus: Int32 { 255 }
-    @ParentCommand var runwasm: Runwasm
-    @Argument(parsing: .allUnrecognized) var rest: [String] = []
-}

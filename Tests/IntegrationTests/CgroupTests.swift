@@ -2,7 +2,7 @@ import Foundation
 import Glibc
 import Testing
 
-@Suite("cgroups", .serialized)
+@Suite("cgroups", .serialized, .timeLimit(.minutes(2)))
 struct CgroupTests {
     func startSpinning(_ box: Sandbox, _ id: String, environment: [String]? = nil) throws -> pid_t {
         let pidFile = box.dir + "/\(id).pid"

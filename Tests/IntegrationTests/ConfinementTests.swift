@@ -3,7 +3,7 @@ import Glibc
 import Testing
 
 /// The kernel's wall, seen from outside (/proc, cgroup files) and from inside (the guest).
-@Suite("confinement", .serialized)
+@Suite("confinement", .serialized, .timeLimit(.minutes(2)))
 struct ConfinementTests {
     func status(_ pid: pid_t) -> [String: String] {
         var fields: [String: String] = [:]

@@ -2,7 +2,7 @@ import Glibc
 import Testing
 
 /// What a C program compiled to wasm32-wasi sees inside the container.
-@Suite("the guest's view", .serialized)
+@Suite("the guest's view", .serialized, .timeLimit(.minutes(2)))
 struct GuestTests {
     @Test("argv is process.args; the environment is process.env alone, the last duplicate winning")
     func argsAndEnv() {

@@ -100,6 +100,7 @@ enum Harness {
             withCStrings(env) { envp in posix_spawn(&pid, argv[0], &actions, &attr, args, envp) }
         }
         precondition(rc == 0, "posix_spawn \(argv[0]) failed: \(rc)")
+        adopt(pid)
         let status = waitFor(pid, timeout: timeout)
         return ProcessResult(status: status, stdout: read(out) ?? "", stderr: read(err) ?? "")
     }
@@ -126,22 +127,67 @@ enum Harness {
         rmdir(path)
     }
 
+    /// Exit statuses of children already reaped: waiting twice for the same child must not wait
+    /// for whatever process reuses its pid later.
+    nonisolated(unsafe) private static var reaped: [pid_t: Int32] = [:]
+    private static let reapedLock = NSLock()
+
+    /// Forgets an old status for `pid`: a new child now has that pid.
+    static func adopt(_ pid: pid_t) {
+        reapedLock.lock()
+        reaped[pid] = nil
+        reapedLock.unlock()
+    }
+
     /// waitpid with a deadline; returns the exit code, or 128+signal. Kills the process on timeout.
     static func waitFor(_ pid: pid_t, timeout: Double = 60) -> Int32 {
+        reapedLock.lock()
+        let known = reaped[pid]
+        reapedLock.unlock()
+        if let known { return known }
         let deadline = now() + timeout
         var status: Int32 = 0
+        var result: Int32
         while true {
             let r = waitpid(pid, &status, WNOHANG)
-            if r == pid { break }
+            if r == pid {
+                result = status & 0x7f == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+                break
+            }
             if r < 0 && errno != EINTR { return -1 }
             if now() > deadline {
+                // Kill it, but never block: a dying PID 1 waits for its namespace's zombies,
+                // which may be this process's children too.
                 kill(pid, SIGKILL)
-                _ = waitpid(pid, &status, 0)
-                return -2
+                let killDeadline = now() + 5
+                while waitpid(pid, &status, WNOHANG) == 0 && now() < killDeadline {
+                    reapExecZombies()
+                    usleep(1000)
+                }
+                result = -2
+                break
             }
             usleep(1000)
         }
-        return status & 0x7f == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+        reapedLock.lock()
+        reaped[pid] = result
+        reapedLock.unlock()
+        return result
+    }
+
+    /// Reaps exited `exec` processes that are this process's children: a detached exec that
+    /// failed leaves one behind for its caller to reap, as runc does, and until it is reaped the
+    /// container's PID 1 cannot finish exiting.
+    static func reapExecZombies() {
+        guard let dir = opendir("/proc") else { return }
+        defer { closedir(dir) }
+        while let e = readdir(dir) {
+            let name = withUnsafePointer(to: e.pointee.d_name) {
+                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+            }
+            guard let pid = pid_t(name), parentPid(of: pid) == getpid(), read("/proc/\(pid)/comm") == "runwasm:exec\n" else { continue }
+            _ = waitFor(pid, timeout: 5)
+        }
     }
 
     /// True while `pid` exists and is not a zombie.
@@ -304,7 +350,9 @@ final class Sandbox {
         let r = runwasm(["create", "--bundle", bundle, "--pid-file", pidFile] + extra + [id])
         try #require(r.status == 0, "create failed: \(errors)")
         let text = try #require(Harness.read(pidFile))
-        return try #require(pid_t(text))
+        let pid = try #require(pid_t(text))
+        Harness.adopt(pid)
+        return pid
     }
 }
 

@@ -1,7 +1,7 @@
 import Glibc
 import Testing
 
-@Suite("hooks", .serialized)
+@Suite("hooks", .serialized, .timeLimit(.minutes(2)))
 struct HookTests {
     /// A hook that saves its stdin (the state) and a few facts about where it ran.
     func recorder(_ file: String, extra: String = "") -> [String: Any] {

@@ -1,7 +1,7 @@
 import Glibc
 import Testing
 
-@Suite("lifecycle through the CLI", .serialized)
+@Suite("lifecycle through the CLI", .serialized, .timeLimit(.minutes(2)))
 struct LifecycleTests {
     @Test("run prints the guest's output and exits with its status")
     func runHello() {

@@ -2,7 +2,7 @@ import Glibc
 import Testing
 
 /// Every verb in every state of the contract's table (created, running, stopped, no such id).
-@Suite("verbs in each state", .serialized)
+@Suite("verbs in each state", .serialized, .timeLimit(.minutes(2)))
 struct StateMatrixTests {
     enum Status: String, CaseIterable { case created, running, stopped, missing }
 
