@@ -179,6 +179,22 @@ public struct ResourcesPlan: Equatable, Codable, Sendable {
 
     public var isEmpty: Bool { self == ResourcesPlan() }
 
+    /// This plan with every value that `other` sets replacing this one's.
+    public func overridden(by other: ResourcesPlan) -> ResourcesPlan {
+        var r = self
+        r.memoryLimit = other.memoryLimit ?? memoryLimit
+        r.memoryReservation = other.memoryReservation ?? memoryReservation
+        r.memorySwap = other.memorySwap ?? memorySwap
+        r.pidsLimit = other.pidsLimit ?? pidsLimit
+        r.cpuShares = other.cpuShares ?? cpuShares
+        r.cpuQuota = other.cpuQuota ?? cpuQuota
+        r.cpuPeriod = other.cpuPeriod ?? cpuPeriod
+        r.cpusetCpus = other.cpusetCpus ?? cpusetCpus
+        r.cpusetMems = other.cpusetMems ?? cpusetMems
+        if !other.devices.isEmpty { r.devices = other.devices }
+        return r
+    }
+
     public init(_ spec: Spec.Resources, field: String) throws(ConfigError) {
         memoryLimit = spec.memory?.limit
         memoryReservation = spec.memory?.reservation

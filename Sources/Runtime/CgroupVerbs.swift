@@ -4,20 +4,6 @@ import Glibc
 import OCI
 import Sandbox
 
-/// runc's single-value `update` flags; nil leaves the value as it is.
-public struct ResourceOverrides: Sendable {
-    public var memory: Int64?
-    public var memoryReservation: Int64?
-    public var memorySwap: Int64?
-    public var pidsLimit: Int64?
-    public var cpuShares: UInt64?
-    public var cpuQuota: Int64?
-    public var cpuPeriod: UInt64?
-    public var cpusetCpus: String?
-    public var cpusetMems: String?
-    public init() {}
-}
-
 extension Runtime {
     /// The container's record and cgroup, for a verb that needs a live container.
     private func liveCgroup(_ id: String) throws -> (ContainerRecord, Cgroup) {
@@ -70,23 +56,15 @@ extension Runtime {
         return ([header] + rows).joined(separator: "\n") + "\n"
     }
 
-    /// `update`: applies a `LinuxResources` document and/or single values to the cgroup.
-    public func update(id: String, resourcesJSON: [UInt8]?, overrides: ResourceOverrides) throws {
+    /// `update`: applies a `LinuxResources` document and/or single values (`overrides`, from
+    /// runc's flags) to the cgroup.
+    public func update(id: String, resourcesJSON: [UInt8]?, overrides: ResourcesPlan) throws {
         let lock = try store.lock(id)
         defer { close(lock) }
         let (record, cgroup) = try liveCgroup(id)
         guard record.status != .stopped else { throw RuntimeError("container not running") }
-        var plan = try resourcesJSON.map { try ResourcesPlan.load(json: $0) } ?? ResourcesPlan()
-        if let v = overrides.memory { plan.memoryLimit = v }
-        if let v = overrides.memoryReservation { plan.memoryReservation = v }
-        if let v = overrides.memorySwap { plan.memorySwap = v }
-        if let v = overrides.pidsLimit { plan.pidsLimit = v }
-        if let v = overrides.cpuShares { plan.cpuShares = v }
-        if let v = overrides.cpuQuota { plan.cpuQuota = v }
-        if let v = overrides.cpuPeriod { plan.cpuPeriod = v }
-        if let v = overrides.cpusetCpus { plan.cpusetCpus = v }
-        if let v = overrides.cpusetMems { plan.cpusetMems = v }
-        try cgroup.apply(plan)
+        let document = try resourcesJSON.map { try ResourcesPlan.load(json: $0) } ?? ResourcesPlan()
+        try cgroup.apply(document.overridden(by: overrides))
     }
 
     /// `events`: with `stats`, one stats event; otherwise stats every `interval` seconds and an

@@ -135,16 +135,24 @@ public enum ContainerProcess {
             if let path = ns.path { joins.append((try Sys.open(path, O_RDONLY), ns.kind, path)) }
         }
 
+        return try cloneChild(flags: flags, what: "container process") { channel in
+            childMain(options, payload: payload, channel: channel, joins: joins)
+        }
+    }
+
+    /// Clones with `flags` and a channel between parent and child; the child runs `child`,
+    /// which never returns.
+    private static func cloneChild(flags: UInt, what: String, child: (Channel) -> Never) throws -> ContainerHandle {
         let (parentEnd, childEnd) = try Channel.pair()
         let pid = rw_clone(flags)
         if pid < 0 {
             parentEnd.close()
             childEnd.close()
-            throw SystemError("clone", "container process", errno: -pid)
+            throw SystemError("clone", what, errno: -pid)
         }
         if pid == 0 {
             parentEnd.close()
-            childMain(options, payload: payload, channel: childEnd, joins: joins)
+            child(childEnd)
         }
         childEnd.close()
         return ContainerHandle(pid: pid, channel: parentEnd)
@@ -349,19 +357,9 @@ extension ContainerProcess {
                 joins.append((fd, kind, path))
             }
         }
-        let (parentEnd, childEnd) = try Channel.pair()
-        let pid = rw_clone(options.childOfCaller ? UInt(RW_CLONE_PARENT) : 0)
-        if pid < 0 {
-            parentEnd.close()
-            childEnd.close()
-            throw SystemError("clone", "exec process", errno: -pid)
+        return try cloneChild(flags: options.childOfCaller ? UInt(RW_CLONE_PARENT) : 0, what: "exec process") { channel in
+            execMain(options, payload: payload, channel: channel, joins: joins)
         }
-        if pid == 0 {
-            parentEnd.close()
-            execMain(options, payload: payload, channel: childEnd, joins: joins)
-        }
-        childEnd.close()
-        return ContainerHandle(pid: pid, channel: parentEnd)
     }
 
     private static func execMain(

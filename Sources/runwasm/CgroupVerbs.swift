@@ -1,4 +1,5 @@
 import ArgumentParser
+import OCI
 import Runtime
 
 struct Pause: ParsableCommand {
@@ -47,8 +48,8 @@ struct Update: ParsableCommand {
     @Argument(help: "Container id.") var id: String
 
     func run() throws {
-        var overrides = ResourceOverrides()
-        overrides.memory = memory?.bytes
+        var overrides = ResourcesPlan()
+        overrides.memoryLimit = memory?.bytes
         overrides.memoryReservation = memoryReservation?.bytes
         overrides.memorySwap = memorySwap?.bytes
         overrides.pidsLimit = pidsLimit
