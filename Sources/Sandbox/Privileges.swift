@@ -87,7 +87,9 @@ public enum Privileges {
         }
         guard cap_set_proc(state) == 0 else { throw SystemError("cap_set_proc", "process.capabilities") }
         _ = cap_reset_ambient()
-        for cap in caps.ambient {
+        // The kernel raises an ambient capability only when it is permitted and inheritable;
+        // like runc, skip the others (runc's own default spec lists ambient ones it cannot raise).
+        for cap in caps.ambient where caps.permitted.contains(cap) && caps.inheritable.contains(cap) {
             guard cap_set_ambient(cap, CAP_SET) == 0 else { throw SystemError("cap_set_ambient", "capability \(cap)") }
         }
         if let mask = user.umask { umask(mode_t(mask)) }

@@ -51,6 +51,19 @@ struct ConfinementTests {
         finish(box, "caps", pid)
     }
 
+    @Test("ambient capabilities that are not inheritable are skipped, as runc skips them (its default spec lists some)")
+    func ambientNotInheritable() throws {
+        let box = Sandbox(module: Guests.spin)
+        box.process["capabilities"] = [
+            "bounding": ["CAP_KILL", "CAP_AUDIT_WRITE"], "effective": ["CAP_KILL", "CAP_AUDIT_WRITE"],
+            "permitted": ["CAP_KILL", "CAP_AUDIT_WRITE"], "ambient": ["CAP_KILL", "CAP_AUDIT_WRITE"],
+        ]
+        let pid = try startSpinning(box, "amb")
+        #expect(status(pid)["CapAmb"] == "0000000000000000")
+        #expect(status(pid)["CapEff"] == "0000000020000020")
+        finish(box, "amb", pid)
+    }
+
     @Test("with no process.capabilities the interpreter keeps none")
     func noCapabilities() throws {
         let box = Sandbox(module: Guests.spin)

@@ -22,7 +22,7 @@ int main(int argc, char **argv) {
     while (read(fd, buf, sizeof buf) > 0) {}
     pid_t pid;
     double t0 = now_us();
-    if (posix_spawn(&pid, argv[2], NULL, NULL, argv + 2, environ) != 0) { perror("spawn"); return 2; }
+    if (posix_spawnp(&pid, argv[2], NULL, NULL, argv + 2, environ) != 0) { perror("spawn"); return 2; }
     struct pollfd p = {fd, POLLIN, 0};
     if (poll(&p, 1, 10000) != 1) { fprintf(stderr, "firstbyte: no output within 10 s\n"); return 1; }
     double t1 = now_us();

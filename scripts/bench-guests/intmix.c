@@ -17,7 +17,7 @@ int main(void) {
     for (int i = 0; i < N; i++) for (int j = 0; j < N; j++) { a[i][j] = (i * 7 + j) % 13; b[i][j] = (i + j * 3) % 11; }
     for (int i = 0; i < 4096; i++) { seed = seed * 1103515245u + 12345u; text[i] = (uint8_t)(seed >> 16); }
     for (int i = 0; i < 1024; i++) next[i] = (i * 389 + 1) % 1024;
-    for (int round = 0; round < 60; round++) {
+    for (int round = 0; round < 600; round++) {
         for (int i = 0; i < N; i++) for (int j = 0; j < N; j++) {
             int32_t s = 0;
             for (int k = 0; k < N; k++) s += a[i][k] * b[k][j];

@@ -13,5 +13,6 @@ let package = Package(
                 .product(name: "WasmKit", package: "WasmKit"),
                 .product(name: "WasmKitWASI", package: "WasmKit"),
             ])
-    ]
+    ],
+    swiftLanguageModes: [.v5]
 )
