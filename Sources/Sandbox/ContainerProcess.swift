@@ -160,20 +160,24 @@ public enum ContainerProcess {
 
     // MARK: - The child
 
+    /// The first steps of every cloned child: its name, termination signals that end it at once
+    /// (even as PID 1 of its namespace), and only stdio, the preserved fds and `keep` left open.
+    private static func beginChild(name: String, keep: [Int32], preserveFDs: Int32) throws {
+        _ = rw_set_process_name(name)
+        try Sys.check(rw_exit_on_termination_signals(), "sigaction")
+        _ = signal(SIGPIPE, SIG_IGN)
+        var kept = keep
+        if preserveFDs > 0 { kept += Array(3..<(3 + preserveFDs)) }
+        try Sys.check(rw_close_fds_from(3, kept, kept.count), "close_range")
+    }
+
     private static func childMain(
         _ options: SpawnOptions, payload: any ContainerPayload, channel: Channel,
         joins: [(fd: Int32, kind: NamespaceKind, path: String)]
     ) -> Never {
         let plan = options.plan
         do {
-            _ = rw_set_process_name("runwasm:init")
-            // SIGTERM/SIGINT must end the container at once, even as PID 1 of its namespace.
-            try Sys.check(rw_exit_on_termination_signals(), "sigaction")
-            _ = signal(SIGPIPE, SIG_IGN)
-            // Only stdio, the preserved fds and what the setup itself needs stay open.
-            var keep: [Int32] = [channel.fd, options.startSocket] + joins.map(\.fd)
-            if options.preserveFDs > 0 { keep += Array(3..<(3 + options.preserveFDs)) }
-            try Sys.check(rw_close_fds_from(3, keep, keep.count), "close_range")
+            try beginChild(name: "runwasm:init", keep: [channel.fd, options.startSocket] + joins.map(\.fd), preserveFDs: options.preserveFDs)
 
             for join in joins {
                 try Sys.check(rw_setns(join.fd, Int32(cloneFlag(join.kind))), "setns", join.path)
@@ -368,12 +372,7 @@ extension ContainerProcess {
     ) -> Never {
         let plan = options.plan
         do {
-            _ = rw_set_process_name("runwasm:exec")
-            try Sys.check(rw_exit_on_termination_signals(), "sigaction")
-            _ = signal(SIGPIPE, SIG_IGN)
-            var keep: [Int32] = [channel.fd] + joins.map(\.fd)
-            if options.preserveFDs > 0 { keep += Array(3..<(3 + options.preserveFDs)) }
-            try Sys.check(rw_close_fds_from(3, keep, keep.count), "close_range")
+            try beginChild(name: "runwasm:exec", keep: [channel.fd] + joins.map(\.fd), preserveFDs: options.preserveFDs)
             for join in joins {
                 try Sys.check(rw_setns(join.fd, Int32(cloneFlag(join.kind))), "setns", join.path)
                 close(join.fd)

@@ -46,17 +46,8 @@ enum Harness {
     static func write(_ path: String, _ text: String, mode: mode_t = 0o644) { write(path, Array(text.utf8), mode: mode) }
 
     static func read(_ path: String) -> String? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var out: [UInt8] = []
-        var buf = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = buf.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if n <= 0 { break }
-            out += buf[0..<n]
-        }
-        return String(decoding: out, as: UTF8.self)
+        guard access(path, R_OK) == 0 else { return nil }
+        return String(decoding: CGuest.readBytes(path), as: UTF8.self)
     }
 
     static func exists(_ path: String) -> Bool {
