@@ -121,6 +121,30 @@ struct CgroupTests {
         _ = Harness.waitFor(pid)
     }
 
+    @Test("events without --stats streams stats every interval until the container stops")
+    func eventStream() throws {
+        let box = Sandbox(module: Guests.spin)
+        let pid = try startSpinning(box, "ev")
+        let out = box.dir + "/events.out"
+        var events: pid_t = 0
+        let argv = [Harness.binary, "--root", box.root, "events", "--interval", "100ms", "ev"]
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        posix_spawn_file_actions_addopen(&actions, 1, out, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        var attr = Harness.cleanSpawnAttributes()
+        try #require(Harness.withCStrings(argv) { posix_spawn(&events, argv[0], &actions, &attr, $0, nil) } == 0)
+        posix_spawn_file_actions_destroy(&actions)
+        posix_spawnattr_destroy(&attr)
+        #expect(Harness.eventually(timeout: 5) { (Harness.read(out) ?? "").split(separator: "\n").count >= 3 })
+        #expect(box.runwasm(["kill", "ev", "KILL"]).status == 0)
+        _ = Harness.waitFor(pid)
+        #expect(Harness.waitFor(events, timeout: 5) == 0, "events ends when the container stops")
+        let lines = (Harness.read(out) ?? "").split(separator: "\n")
+        #expect(lines.allSatisfy { (Harness.json(String($0))?["type"] as? String) == "stats" })
+        #expect(lines.allSatisfy { (Harness.json(String($0))?["id"] as? String) == "ev" })
+        box.runwasm(["delete", "ev"])
+    }
+
     @Test("a guest that allocates past its memory limit sees malloc fail and exits with its own code")
     func memoryLimit() {
         let box = Sandbox(module: CGuest.module, args: ["/app.wasm", "alloc"])
