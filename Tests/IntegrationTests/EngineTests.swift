@@ -119,6 +119,11 @@ struct EngineTests {
         #expect(args.status == 0)
         #expect(args.stdout.contains("arg[2]=via-ctr"), "ctr shows the guest's output: \(args.stdout) \(args.stderr)")
 
+        // containerd's own default seccomp profile (ctr --seccomp) loads, under runwasm's filter.
+        let seccomp = Harness.spawn(ctr + ["run", "--rm", "--seccomp"] + runc + [image, "seccomp", "/checker.wasm", "args", "filtered"])
+        #expect(seccomp.status == 0, "ctr run --seccomp: \(seccomp.stderr)")
+        #expect(seccomp.stdout.contains("arg[2]=filtered"))
+
         // A terminal (-t), through script(1) so that ctr itself has one.
         let tty = Harness.spawn(["/usr/bin/script", "-qec", (ctr + ["run", "-t", "--rm"] + runc + [image, "tty", "/checker.wasm", "args", "on-a-tty"]).joined(separator: " "), "/dev/null"])
         #expect(tty.status == 0, "ctr run -t: \(tty.stdout) \(tty.stderr)")
@@ -154,7 +159,7 @@ struct EngineTests {
         #expect(Harness.spawn(["/bin/ls", "-A", runtimeRoot]).stdout == "", "left under \(runtimeRoot)")
         #expect(Harness.spawn(ctr + ["containers", "ls", "-q"]).stdout == "")
         #expect(Harness.spawn(ctr + ["tasks", "ls", "-q"]).stdout == "")
-        for id in ["exit0", "exit3", "exit255", "args", "tty", "spin", "native"] {
+        for id in ["exit0", "exit3", "exit255", "args", "seccomp", "tty", "spin", "native"] {
             #expect(Self.cgroupsNamed(id).isEmpty, "cgroup of \(id) left: \(Self.cgroupsNamed(id))")
         }
         for ctl in ["pids", "memory", "cpu", "freezer", "devices", "blkio", "cpuset", "cpuacct", "systemd"] {
