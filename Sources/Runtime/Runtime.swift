@@ -134,7 +134,7 @@ public final class Runtime {
             let created = Sys.rfc3339(Sys.realtimeNow(), nanoseconds: true)
             var record = ContainerRecord(
                 id: options.id, pid: pid, startTime: Sys.processInfo(pid)?.startTime ?? 0, bundle: bundle,
-                rootfs: plan.rootfs, created: created, annotations: plan.annotations, started: false, cgroup: cgroup,
+                rootfs: plan.rootfs, created: created, annotations: plan.annotations, cgroup: cgroup,
                 poststart: plan.hooks.poststart, poststop: plan.hooks.poststop, owner: geteuid())
             let creating = record.state(.creating).hookJSON.compact()
             try HookRunner.run(plan.hooks.prestart, kind: "prestart", state: creating)
@@ -174,7 +174,7 @@ public final class Runtime {
         try Store.validate(id: id)
         let lock = try store.lock(id)
         defer { close(lock) }
-        var record = try store.load(id)
+        let record = try store.load(id)
         switch record.status {
         case .created: break
         case .running: throw RuntimeError("cannot start an already running container")
@@ -184,8 +184,7 @@ public final class Runtime {
         let dir = try Sys.open(store.directory(id), O_RDONLY | O_DIRECTORY)
         defer { close(dir) }
         try StartSocket.requestStart(in: dir, state: record.state(.created).hookJSON.compact())
-        record.started = true
-        try store.save(record)
+        // Without its start socket the container counts as started.
         unlinkat(dir, StartSocket.name, 0)
 
         do {

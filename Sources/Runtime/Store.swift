@@ -13,6 +13,10 @@ import Sandbox
 
 /// What runwasm remembers about a container between invocations.
 struct ContainerRecord: Codable {
+    enum CodingKeys: String, CodingKey {
+        case id, pid, startTime, bundle, rootfs, created, annotations, cgroup, poststart, poststop, owner
+    }
+
     var id: String
     var pid: Int32
     /// Start time of `pid` in clock ticks since boot (field 22 of /proc/PID/stat): a different
@@ -22,8 +26,9 @@ struct ContainerRecord: Codable {
     var rootfs: String
     var created: String
     var annotations: [String: String]
-    /// Set by `start` once the guest was told to run.
-    var started: Bool
+    /// True once `start` told the guest to run: it then removes the start socket, whose presence
+    /// marks a created container (as runc's exec fifo does). Derived when loading, not stored.
+    var started = false
     var cgroup: Cgroup?
     var poststart: [HookPlan]
     var poststop: [HookPlan]
@@ -102,7 +107,9 @@ struct Store {
             throw RuntimeError("container does not exist")
         }
         do {
-            return try JSONDecoder().decode(ContainerRecord.self, from: Data(bytes))
+            var record = try JSONDecoder().decode(ContainerRecord.self, from: Data(bytes))
+            record.started = !Sys.exists(directory(id) + "/" + StartSocket.name)
+            return record
         } catch {
             throw RuntimeError("state of container \(id) is unreadable (\(path)): \(error)")
         }
