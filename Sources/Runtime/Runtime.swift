@@ -132,7 +132,7 @@ public final class Runtime {
             // In its cgroup before anything of the container runs (containerd reads /proc/PID/cgroup).
             cgroup = try Cgroup.create(path: cgroupPath, resources: plan.security.resources, pid: pid)
             let created = Sys.rfc3339(Sys.realtimeNow(), nanoseconds: true)
-            var record = ContainerRecord(
+            let record = ContainerRecord(
                 id: options.id, pid: pid, startTime: Sys.processInfo(pid)?.startTime ?? 0, bundle: bundle,
                 rootfs: plan.rootfs, created: created, annotations: plan.annotations, cgroup: cgroup,
                 poststart: plan.hooks.poststart, poststop: plan.hooks.poststop, owner: geteuid())
@@ -147,7 +147,6 @@ public final class Runtime {
             }
             try handle.waitForReady()
 
-            record.startTime = Sys.processInfo(pid)?.startTime ?? record.startTime
             try store.save(record)
             if let pidFile { try Sys.writeFileAtomically(pidFile, Array(String(pid).utf8)) }
             logger.debug("created \(options.id) with pid \(pid)")

@@ -160,6 +160,15 @@ public enum ContainerProcess {
 
     // MARK: - The child
 
+    /// With `process.terminal`: a pty from the container's devpts as stdio, its master sent to
+    /// the parent (which passes it on over --console-socket).
+    private static func attachConsole(_ plan: ContainerPlan, _ channel: Channel) throws {
+        guard plan.terminal else { return }
+        let master = try Console.attach(size: plan.consoleSize)
+        defer { close(master) }
+        try channel.send("console", passing: master)
+    }
+
     /// The first steps of every cloned child: its name, termination signals that end it at once
     /// (even as PID 1 of its namespace), and only stdio, the preserved fds and `keep` left open.
     private static func beginChild(name: String, keep: [Int32], preserveFDs: Int32) throws {
@@ -195,17 +204,14 @@ public enum ContainerProcess {
             }
 
             try Rootfs.prepare(plan)
-            try Privileges.applyLimits(plan.security)
+            try Privileges.applyRlimits(plan.security.rlimits)
+            try Privileges.applyOOMScoreAdj(plan.security.oomScoreAdj)
             try HookRunner.run(plan.hooks.createContainer, kind: "createContainer", state: state)
             try Rootfs.pivot(plan)
             try Rootfs.finish(plan)
             _ = try? Sys.mkdirAll(plan.cwd)
             guard chdir(plan.cwd) == 0 else { throw SystemError("chdir", "process.cwd \(plan.cwd)") }
-            if plan.terminal {
-                let master = try Console.attach(size: plan.consoleSize)
-                try channel.send("console", passing: master)
-                close(master)
-            }
+            try attachConsole(plan, channel)
             try payload.prepare(plan)
             try channel.send("ready")
 
@@ -383,17 +389,9 @@ extension ContainerProcess {
             try channel.send("ns-ready")
             guard let (go, _) = try channel.receive(), go.hasPrefix("go:") else { _exit(1) }
             guard chdir(plan.cwd) == 0 else { throw SystemError("chdir", "process.cwd \(plan.cwd)") }
-            if plan.terminal {
-                let master = try Console.attach(size: plan.consoleSize)
-                try channel.send("console", passing: master)
-                close(master)
-            }
+            try attachConsole(plan, channel)
             try payload.prepare(plan)
-            if !plan.security.rlimits.isEmpty {
-                var limits = plan.security
-                limits.oomScoreAdj = nil
-                try Privileges.applyLimits(limits)
-            }
+            try Privileges.applyRlimits(plan.security.rlimits)
             try Privileges.drop(plan.security, options.capabilities)
             try Sys.check(rw_report_denied_syscalls(), "sigaction", "SIGSYS")
             for program in options.seccomp { try program.load() }

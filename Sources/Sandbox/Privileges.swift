@@ -44,19 +44,22 @@ public enum Privileges {
         return r
     }
 
-    /// Before pivot_root: rlimits and the OOM score (through the host's /proc).
-    static func applyLimits(_ security: SecurityPlan) throws {
-        for limit in security.rlimits {
+    /// `process.rlimits`, for this process and what it starts.
+    static func applyRlimits(_ rlimits: [RlimitPlan]) throws {
+        for limit in rlimits {
             var value = rlimit(rlim_cur: rlim_t(limit.soft), rlim_max: rlim_t(limit.hard))
             guard setrlimit(__rlimit_resource_t(UInt32(limit.resource)), &value) == 0 else {
                 throw SystemError("setrlimit", "process.rlimits resource \(limit.resource)")
             }
         }
-        if let adj = security.oomScoreAdj {
-            let fd = try Sys.open("/proc/self/oom_score_adj", O_WRONLY)
-            defer { close(fd) }
-            try Sys.writeAll(fd, Array(String(adj).utf8), what: "/proc/self/oom_score_adj")
-        }
+    }
+
+    /// `process.oomScoreAdj`, through /proc/self (the host's /proc, before pivot_root).
+    static func applyOOMScoreAdj(_ adj: Int?) throws {
+        guard let adj else { return }
+        let fd = try Sys.open("/proc/self/oom_score_adj", O_WRONLY)
+        defer { close(fd) }
+        try Sys.writeAll(fd, Array(String(adj).utf8), what: "/proc/self/oom_score_adj")
     }
 
     /// Just before the guest runs: bounding set, user and groups, capability sets, ambient set,

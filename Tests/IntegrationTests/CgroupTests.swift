@@ -126,15 +126,7 @@ struct CgroupTests {
         let box = Sandbox(module: Guests.spin)
         let pid = try startSpinning(box, "ev")
         let out = box.dir + "/events.out"
-        var events: pid_t = 0
-        let argv = [Harness.binary, "--root", box.root, "events", "--interval", "100ms", "ev"]
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        posix_spawn_file_actions_addopen(&actions, 1, out, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        var attr = Harness.cleanSpawnAttributes()
-        try #require(Harness.withCStrings(argv) { posix_spawn(&events, argv[0], &actions, &attr, $0, nil) } == 0)
-        posix_spawn_file_actions_destroy(&actions)
-        posix_spawnattr_destroy(&attr)
+        let events = Harness.start([Harness.binary, "--root", box.root, "events", "--interval", "100ms", "ev"], stdoutPath: out)
         #expect(Harness.eventually(timeout: 5) { (Harness.read(out) ?? "").split(separator: "\n").count >= 3 })
         #expect(box.runwasm(["kill", "ev", "KILL"]).status == 0)
         _ = Harness.waitFor(pid)

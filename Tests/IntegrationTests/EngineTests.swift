@@ -79,18 +79,10 @@ struct EngineTests {
             [metrics]
               address = ""
             """)
-        var daemon: pid_t = 0
-        let argv = ["/usr/bin/containerd", "--config", dir + "/config.toml"]
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, dir + "/containerd.log", O_WRONLY | O_CREAT | O_APPEND, 0o644)
-        posix_spawn_file_actions_addopen(&actions, 2, dir + "/containerd.log", O_WRONLY | O_CREAT | O_APPEND, 0o644)
-        var attr = Harness.cleanSpawnAttributes()
-        let rc = Harness.withCStrings(argv) { posix_spawn(&daemon, argv[0], &actions, &attr, $0, nil) }
-        posix_spawn_file_actions_destroy(&actions)
-        posix_spawnattr_destroy(&attr)
-        try #require(rc == 0, "containerd could not be started")
+        let daemon = Harness.start(
+            ["/usr/bin/containerd", "--config", dir + "/config.toml"],
+            environment: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
+            stdoutPath: dir + "/containerd.log", stderrPath: dir + "/containerd.log")
         defer {
             kill(daemon, SIGTERM)
             if Harness.waitFor(daemon, timeout: 10) < 0 { kill(daemon, SIGKILL) }

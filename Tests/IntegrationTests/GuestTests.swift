@@ -142,11 +142,7 @@ struct GuestTests {
     @Test("a namespace given by path is joined, not created")
     func joinNamespaceByPath() throws {
         // A process holding a network namespace of its own, as a CNI plugin would leave one.
-        var holder: pid_t = 0
-        let argv = ["/usr/bin/unshare", "--net", "/bin/sleep", "60"]
-        var attr = Harness.cleanSpawnAttributes()
-        defer { posix_spawnattr_destroy(&attr) }
-        try #require(Harness.withCStrings(argv) { posix_spawn(&holder, argv[0], nil, &attr, $0, nil) } == 0)
+        let holder = Harness.start(["/usr/bin/unshare", "--net", "/bin/sleep", "60"])
         defer {
             kill(holder, SIGKILL)
             _ = Harness.waitFor(holder)

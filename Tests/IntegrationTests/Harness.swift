@@ -77,23 +77,33 @@ enum Harness {
         defer { removeTreeQuietly(scratch) }
         let out = stdoutPath ?? scratch + "/stdout"
         let err = stderrPath ?? scratch + "/stderr"
+        let env = environment ?? ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]
+        let pid = start(argv, environment: env, stdinPath: stdinPath, stdoutPath: out, stderrPath: err)
+        let status = waitFor(pid, timeout: timeout)
+        return ProcessResult(status: status, stdout: read(out) ?? "", stderr: read(err) ?? "")
+    }
+
+    /// Starts `argv` without waiting, with stdio from and to the given files (appended), the
+    /// environment given (or none), and what a shell would leave it: no blocked signals.
+    static func start(
+        _ argv: [String], environment: [String]? = nil, stdinPath: String = "/dev/null",
+        stdoutPath: String = "/dev/null", stderrPath: String = "/dev/null"
+    ) -> pid_t {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 0, stdinPath, O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, out, O_WRONLY | O_CREAT | O_APPEND, 0o644)
-        posix_spawn_file_actions_addopen(&actions, 2, err, O_WRONLY | O_CREAT | O_APPEND, 0o644)
-        let env = environment ?? ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]
-        var pid: pid_t = 0
+        posix_spawn_file_actions_addopen(&actions, 1, stdoutPath, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        posix_spawn_file_actions_addopen(&actions, 2, stderrPath, O_WRONLY | O_CREAT | O_APPEND, 0o644)
         var attr = cleanSpawnAttributes()
         defer { posix_spawnattr_destroy(&attr) }
+        var pid: pid_t = 0
         let rc = withCStrings(argv) { args in
-            withCStrings(env) { envp in posix_spawn(&pid, argv[0], &actions, &attr, args, envp) }
+            withCStrings(environment ?? []) { envp in posix_spawn(&pid, argv[0], &actions, &attr, args, envp) }
         }
         precondition(rc == 0, "posix_spawn \(argv[0]) failed: \(rc)")
         adopt(pid)
-        let status = waitFor(pid, timeout: timeout)
-        return ProcessResult(status: status, stdout: read(out) ?? "", stderr: read(err) ?? "")
+        return pid
     }
 
     /// Spawn attributes that give the child what a shell would: no blocked signals, default handlers.

@@ -138,18 +138,7 @@ struct LifecycleTests {
     func runForwardsSignals() throws {
         let box = Sandbox(module: Guests.spin)
         box.writeConfig()
-        var pid: pid_t = 0
-        let argv = [Harness.binary, "--root", box.root, "run", "-b", box.bundle, "fwd"]
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, box.stdout, O_WRONLY | O_CREAT | O_APPEND, 0o644)
-        posix_spawn_file_actions_addopen(&actions, 2, box.stderr, O_WRONLY | O_CREAT | O_APPEND, 0o644)
-        var attr = Harness.cleanSpawnAttributes()
-        defer { posix_spawnattr_destroy(&attr) }
-        let rc = Harness.withCStrings(argv) { posix_spawn(&pid, argv[0], &actions, &attr, $0, nil) }
-        posix_spawn_file_actions_destroy(&actions)
-        try #require(rc == 0)
+        let pid = Harness.start([Harness.binary, "--root", box.root, "run", "-b", box.bundle, "fwd"], stdoutPath: box.stdout, stderrPath: box.stderr)
         #expect(Harness.eventually { box.output == "running\n" })
         kill(pid, SIGTERM)
         #expect(Harness.waitFor(pid, timeout: 10) == 143)
