@@ -46,6 +46,24 @@ pid_t rw_clone(unsigned long flags) {
     return pid < 0 ? -errno : (pid_t)pid;
 }
 
+/* The kernel's struct clone_args up to `cgroup` (CLONE_ARGS_SIZE_VER2, 88 bytes). */
+struct rw_clone_args {
+    uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid, set_tid_size, cgroup;
+};
+
+pid_t rw_clone_into_cgroup(unsigned long flags, int cgroup_fd) {
+    int rc = require_single_thread();
+    if (rc < 0) return rc;
+    struct rw_clone_args args;
+    memset(&args, 0, sizeof args);
+    args.flags = (uint64_t)flags | 0x200000000ULL; /* CLONE_INTO_CGROUP */
+    /* With CLONE_PARENT clone3 takes no exit signal: the child gets the caller's own. */
+    args.exit_signal = (flags & RW_CLONE_PARENT) ? 0 : SIGCHLD;
+    args.cgroup = (uint64_t)cgroup_fd;
+    long pid = syscall(SYS_clone3, &args, sizeof args);
+    return pid < 0 ? -errno : (pid_t)pid;
+}
+
 int rw_unshare(int flags) {
     int rc = require_single_thread();
     if (rc < 0) return rc;

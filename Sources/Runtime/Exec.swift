@@ -91,15 +91,19 @@ extension Runtime {
         defer { if let consoleSocket { close(consoleSocket) } }
         let pidFile = o.pidFile.map(Runtime.absolute)
 
-        let handle = try ContainerProcess.spawnExec(
-            ExecSpawnOptions(
-                plan: plan, childOfCaller: o.detach, preserveFDs: o.preserveFDs, capabilities: capabilities,
-                seccomp: seccomp, initPid: record.pid),
-            payload: WasmPayload())
+        let entry = try record.cgroup?.entry()
+        let handle: ContainerHandle
+        do {
+            defer { entry?.close() }
+            handle = try ContainerProcess.spawnExec(
+                ExecSpawnOptions(
+                    plan: plan, childOfCaller: o.detach, preserveFDs: o.preserveFDs, capabilities: capabilities,
+                    seccomp: seccomp, initPid: record.pid, cgroup: entry),
+                payload: WasmPayload())
+        }
         defer { handle.close() }
         do {
             try handle.waitForNamespaces()
-            if let cgroup = record.cgroup { try cgroup.add(handle.pid) }
             try handle.proceed(state: "")
             if let consoleSocket {
                 let master = try handle.receiveConsole()

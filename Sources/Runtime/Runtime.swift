@@ -115,12 +115,18 @@ public final class Runtime {
             defer { close(dir) }
             let consoleSocket = try options.consoleSocket.map { try Console.connect(Runtime.absolute($0)) }
             defer { if let consoleSocket { close(consoleSocket) } }
+            // The process enters its cgroup as it starts, before anything of the container runs
+            // (and before create returns: containerd reads /proc/PID/cgroup).
+            let made = try Cgroup.create(path: cgroupPath, resources: plan.security.resources)
+            cgroup = made
+            let entry = try made.entry()
+            defer { entry.close() }
             let startSocket = try StartSocket.listen(in: dir)
             let payload: any ContainerPayload = plan.isPodSandbox ? PausePayload() : WasmPayload()
             let handle = try ContainerProcess.spawn(
                 SpawnOptions(
                     plan: plan, startSocket: startSocket, childOfCaller: childOfCaller, preserveFDs: options.preserveFDs,
-                    capabilities: capabilities, seccomp: seccomp),
+                    capabilities: capabilities, seccomp: seccomp, cgroup: entry),
                 payload: payload)
             close(startSocket)
             defer { handle.close() }
@@ -129,8 +135,6 @@ public final class Runtime {
 
             try handle.waitForNamespaces()
             try handle.writeIDMappings(uid: plan.security.uidMappings, gid: plan.security.gidMappings)
-            // In its cgroup before anything of the container runs (containerd reads /proc/PID/cgroup).
-            cgroup = try Cgroup.create(path: cgroupPath, resources: plan.security.resources, pid: pid)
             let created = Sys.rfc3339(Sys.realtimeNow(), nanoseconds: true)
             let record = ContainerRecord(
                 id: options.id, pid: pid, startTime: Sys.processInfo(pid)?.startTime ?? 0, bundle: bundle,

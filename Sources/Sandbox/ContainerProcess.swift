@@ -36,10 +36,12 @@ public struct SpawnOptions {
     public var capabilities: ResolvedCapabilities
     /// The config's seccomp profile and runwasm's own interpreter filter, compiled at create.
     public var seccomp: [SeccompProgram]
+    /// The container's cgroup, entered as the process starts.
+    public var cgroup: CgroupEntry?
 
     public init(
         plan: ContainerPlan, startSocket: Int32, childOfCaller: Bool, preserveFDs: Int32,
-        capabilities: ResolvedCapabilities, seccomp: [SeccompProgram]
+        capabilities: ResolvedCapabilities, seccomp: [SeccompProgram], cgroup: CgroupEntry?
     ) {
         self.plan = plan
         self.startSocket = startSocket
@@ -47,6 +49,7 @@ public struct SpawnOptions {
         self.preserveFDs = preserveFDs
         self.capabilities = capabilities
         self.seccomp = seccomp
+        self.cgroup = cgroup
     }
 }
 
@@ -135,16 +138,23 @@ public enum ContainerProcess {
             if let path = ns.path { joins.append((try Sys.open(path, O_RDONLY), ns.kind, path)) }
         }
 
-        return try cloneChild(flags: flags, what: "container process") { channel in
-            childMain(options, payload: payload, channel: channel, joins: joins)
+        return try cloneChild(flags: flags, cgroup: options.cgroup, what: "container process") { channel, placed in
+            childMain(options, payload: payload, channel: channel, joins: joins, placedInCgroup: placed)
         }
     }
 
     /// Clones with `flags` and a channel between parent and child; the child runs `child`,
-    /// which never returns.
-    private static func cloneChild(flags: UInt, what: String, child: (Channel) -> Never) throws -> ContainerHandle {
+    /// which never returns. With a cgroup v2 entry the child is cloned into the cgroup
+    /// (`placed` is true); otherwise it must enter the cgroup itself, first of all.
+    private static func cloneChild(
+        flags: UInt, cgroup: CgroupEntry?, what: String, child: (Channel, _ placed: Bool) -> Never
+    ) throws -> ContainerHandle {
         let (parentEnd, childEnd) = try Channel.pair()
-        let pid = rw_clone(flags)
+        var pid: Int32 = -ENOSYS
+        if let fd = cgroup?.directoryFD, fd >= 0 { pid = rw_clone_into_cgroup(flags, fd) }
+        let placed = pid >= 0
+        // Without clone3 (Linux < 5.7) the child enters the cgroup by itself.
+        if pid == -ENOSYS || pid == -E2BIG { pid = rw_clone(flags) }
         if pid < 0 {
             parentEnd.close()
             childEnd.close()
@@ -152,7 +162,7 @@ public enum ContainerProcess {
         }
         if pid == 0 {
             parentEnd.close()
-            child(childEnd)
+            child(childEnd, placed)
         }
         childEnd.close()
         return ContainerHandle(pid: pid, channel: parentEnd)
@@ -182,10 +192,11 @@ public enum ContainerProcess {
 
     private static func childMain(
         _ options: SpawnOptions, payload: any ContainerPayload, channel: Channel,
-        joins: [(fd: Int32, kind: NamespaceKind, path: String)]
+        joins: [(fd: Int32, kind: NamespaceKind, path: String)], placedInCgroup: Bool
     ) -> Never {
         let plan = options.plan
         do {
+            try options.cgroup?.enter(placedByClone: placedInCgroup)
             try beginChild(name: "runwasm:init", keep: [channel.fd, options.startSocket] + joins.map(\.fd), preserveFDs: options.preserveFDs)
 
             for join in joins {
@@ -322,10 +333,12 @@ public struct ExecSpawnOptions {
     public var seccomp: [SeccompProgram]
     /// The container's init, whose namespaces the process joins.
     public var initPid: Int32
+    /// The container's cgroup, entered as the process starts.
+    public var cgroup: CgroupEntry?
 
     public init(
         plan: ContainerPlan, childOfCaller: Bool, preserveFDs: Int32, capabilities: ResolvedCapabilities,
-        seccomp: [SeccompProgram], initPid: Int32
+        seccomp: [SeccompProgram], initPid: Int32, cgroup: CgroupEntry?
     ) {
         self.plan = plan
         self.childOfCaller = childOfCaller
@@ -333,6 +346,7 @@ public struct ExecSpawnOptions {
         self.capabilities = capabilities
         self.seccomp = seccomp
         self.initPid = initPid
+        self.cgroup = cgroup
     }
 }
 
@@ -367,17 +381,19 @@ extension ContainerProcess {
                 joins.append((fd, kind, path))
             }
         }
-        return try cloneChild(flags: options.childOfCaller ? UInt(RW_CLONE_PARENT) : 0, what: "exec process") { channel in
-            execMain(options, payload: payload, channel: channel, joins: joins)
+        return try cloneChild(
+            flags: options.childOfCaller ? UInt(RW_CLONE_PARENT) : 0, cgroup: options.cgroup, what: "exec process") { channel, placed in
+            execMain(options, payload: payload, channel: channel, joins: joins, placedInCgroup: placed)
         }
     }
 
     private static func execMain(
         _ options: ExecSpawnOptions, payload: any ContainerPayload, channel: Channel,
-        joins: [(fd: Int32, kind: NamespaceKind, path: String)]
+        joins: [(fd: Int32, kind: NamespaceKind, path: String)], placedInCgroup: Bool
     ) -> Never {
         let plan = options.plan
         do {
+            try options.cgroup?.enter(placedByClone: placedInCgroup)
             try beginChild(name: "runwasm:exec", keep: [channel.fd] + joins.map(\.fd), preserveFDs: options.preserveFDs)
             for join in joins {
                 try Sys.check(rw_setns(join.fd, Int32(cloneFlag(join.kind))), "setns", join.path)

@@ -34,6 +34,10 @@ struct CgroupTests {
         let cgroup = Harness.read("/proc/\(pid)/cgroup") ?? ""
         #expect(cgroup.contains(":memory:/runwasm-tests/\(id)\n"), "in its memory cgroup at create: \(cgroup)")
         #expect(cgroup.contains(":pids:/runwasm-tests/\(id)\n"))
+        // The process moved itself into every v1 hierarchy (the unified one, 0::, is not used on v1).
+        for line in cgroup.split(separator: "\n") where !line.hasPrefix("0::") {
+            #expect(line.hasSuffix(":/runwasm-tests/\(id)"), "every hierarchy: \(line)")
+        }
         let base = "/sys/fs/cgroup"
         #expect(Harness.read("\(base)/memory/runwasm-tests/\(id)/memory.limit_in_bytes") == "268435456\n")
         #expect(Harness.read("\(base)/memory/runwasm-tests/\(id)/memory.soft_limit_in_bytes") == "134217728\n")
@@ -151,7 +155,7 @@ struct CgroupTests {
         #expect((30...48).contains(mib), "linear memory capped at 48 MiB (64 MiB less 16 MiB): \(line)")
     }
 
-    @Test("v2: a private cgroup2 hierarchy holds the container, freezes it, and is cleaned up")
+    @Test("v2: a private cgroup2 hierarchy holds the container and its exec'd process, freezes it, and is cleaned up")
     func v2() throws {
         let mountPoint = Harness.tempDir("cgroup2")
         defer { rmdir(mountPoint) }
@@ -175,6 +179,16 @@ struct CgroupTests {
         let pid = try startSpinning(box, "v2", environment: environment)
         #expect(Harness.read(mountPoint + "/tests/v2/cgroup.procs") == "\(pid)\n")
         #expect(Harness.read("/proc/\(pid)/cgroup")?.contains("0::/tests/v2\n") == true)
+        // An exec'd process is cloned into the same cgroup.
+        Harness.write(box.rootfs + "/spin2.wasm", Guests.spin)
+        let pidFile = box.dir + "/exec.pid"
+        let exec = box.runwasm(["exec", "--detach", "--pid-file", pidFile, "v2", "/spin2.wasm"], environment: environment)
+        #expect(exec.status == 0, "exec: \(box.errors)")
+        let execPid = pid_t(Harness.read(pidFile) ?? "")
+        if let execPid {
+            #expect(Harness.read("/proc/\(execPid)/cgroup")?.contains("0::/tests/v2\n") == true)
+            #expect(Harness.read(mountPoint + "/tests/v2/cgroup.procs") == "\(min(pid, execPid))\n\(max(pid, execPid))\n")
+        }
         if haveLimits {
             #expect(Harness.read(mountPoint + "/tests/v2/memory.max") == "134217728\n")
             #expect(Harness.read(mountPoint + "/tests/v2/pids.max") == "17\n")
@@ -184,8 +198,12 @@ struct CgroupTests {
         #expect(box.state("v2")?["status"] as? String == "paused")
         #expect(box.runwasm(["resume", "v2"], environment: environment).status == 0)
         #expect(box.state("v2")?["status"] as? String == "running")
-        #expect(box.runwasm(["delete", "--force", "v2"], environment: environment).status == 0)
+        // As a shim does: kill, reap (the exec'd process first: a dying PID 1 waits until its
+        // namespace's zombies are reaped), then delete.
+        #expect(box.runwasm(["kill", "v2", "KILL"], environment: environment).status == 0)
+        if let execPid { _ = Harness.waitFor(execPid) }
         _ = Harness.waitFor(pid)
+        #expect(box.runwasm(["delete", "v2"], environment: environment).status == 0)
         #expect(!Harness.exists(mountPoint + "/tests/v2"))
         rmdir(mountPoint + "/tests")
     }

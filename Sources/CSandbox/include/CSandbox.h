@@ -47,6 +47,10 @@ int rw_thread_count(void);
 /// Returns the child's pid in the parent, 0 in the child, or -errno.
 pid_t rw_clone(unsigned long flags);
 
+/// clone3(2) with CLONE_INTO_CGROUP: as rw_clone, and the child starts in the cgroup v2
+/// directory open at `cgroup_fd`, with no migration. -ENOSYS or -E2BIG before Linux 5.7.
+pid_t rw_clone_into_cgroup(unsigned long flags, int cgroup_fd);
+
 /// unshare(2), only in a single-threaded process (-EDEADLK otherwise).
 int rw_unshare(int flags);
 
