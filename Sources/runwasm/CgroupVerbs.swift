@@ -3,21 +3,21 @@ import OCI
 import Runtime
 
 struct Pause: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Freeze every process of a container.")
+    static let configuration = CommandConfiguration(commandName: "pause", abstract: "Freeze every process of a container.")
     @ParentCommand var runwasm: Runwasm
     @Argument(help: "Container id.") var id: String
     func run() throws { try runwasm.withRuntime { try $0.pause(id: id) } }
 }
 
 struct Resume: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Thaw a paused container.")
+    static let configuration = CommandConfiguration(commandName: "resume", abstract: "Thaw a paused container.")
     @ParentCommand var runwasm: Runwasm
     @Argument(help: "Container id.") var id: String
     func run() throws { try runwasm.withRuntime { try $0.resume(id: id) } }
 }
 
 struct Ps: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "List the processes of a container.")
+    static let configuration = CommandConfiguration(commandName: "ps", abstract: "List the processes of a container.")
     @ParentCommand var runwasm: Runwasm
     @Option(name: .shortAndLong, help: "table or json.") var format: Runtime.PsFormat = .table
     @Argument(help: "Container id.") var id: String
@@ -31,7 +31,7 @@ struct Ps: ParsableCommand {
 extension Runtime.PsFormat: ExpressibleByArgument {}
 
 struct Update: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Change the resources of a container's cgroup.")
+    static let configuration = CommandConfiguration(commandName: "update", abstract: "Change the resources of a container's cgroup.")
     @ParentCommand var runwasm: Runwasm
     @Option(name: .shortAndLong, help: "A LinuxResources JSON file, or - for stdin.") var resources: String?
     @Option(help: "Memory limit (bytes, or with k, m, g).") var memory: ByteCount?
@@ -82,7 +82,7 @@ struct ByteCount: ExpressibleByArgument {
 }
 
 struct Events: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Print a container's stats and OOM events as JSON lines.")
+    static let configuration = CommandConfiguration(commandName: "events", abstract: "Print a container's stats and OOM events as JSON lines.")
     @ParentCommand var runwasm: Runwasm
     @Option(help: "Time between stats events (5s, 500ms, 1m).") var interval: Duration_ = Duration_(seconds: 5)
     @Flag(help: "Print one stats event and exit.") var stats = false

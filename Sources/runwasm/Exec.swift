@@ -3,6 +3,7 @@ import Runtime
 
 struct Exec: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "exec",
         abstract: "Run another WebAssembly module inside a container.",
         discussion: "Either --process FILE (a runtime-spec process JSON) or a command after the id. A failure exits 255.")
     @ParentCommand var runwasm: Runwasm

@@ -2,7 +2,7 @@ import ArgumentParser
 import Runtime
 
 struct Create: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Create a container; its module runs at `start`.")
+    static let configuration = CommandConfiguration(commandName: "create", abstract: "Create a container; its module runs at `start`.")
     @ParentCommand var runwasm: Runwasm
     @Option(name: .shortAndLong, help: "The bundle directory (config.json and rootfs).") var bundle: String = "."
     @Option(name: .customLong("pid-file"), help: "Write the container process's pid here.") var pidFile: String?
@@ -20,14 +20,14 @@ struct Create: ParsableCommand {
 }
 
 struct Start: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Run the module of a created container.")
+    static let configuration = CommandConfiguration(commandName: "start", abstract: "Run the module of a created container.")
     @ParentCommand var runwasm: Runwasm
     @Argument(help: "Container id.") var id: String
     func run() throws { try runwasm.withRuntime { try $0.start(id: id) } }
 }
 
 struct State: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Print the state of a container as JSON.")
+    static let configuration = CommandConfiguration(commandName: "state", abstract: "Print the state of a container as JSON.")
     @ParentCommand var runwasm: Runwasm
     @Argument(help: "Container id.") var id: String
     func run() throws {
@@ -37,7 +37,7 @@ struct State: ParsableCommand {
 }
 
 struct Kill: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Send a signal (default SIGTERM) to a container.")
+    static let configuration = CommandConfiguration(commandName: "kill", abstract: "Send a signal (default SIGTERM) to a container.")
     @ParentCommand var runwasm: Runwasm
     @Flag(name: .shortAndLong, help: "Signal every process of the container.") var all = false
     @Argument(help: "Container id.") var id: String
@@ -46,7 +46,7 @@ struct Kill: ParsableCommand {
 }
 
 struct Delete: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Delete a container and what it holds.")
+    static let configuration = CommandConfiguration(commandName: "delete", abstract: "Delete a container and what it holds.")
     @ParentCommand var runwasm: Runwasm
     @Flag(name: .shortAndLong, help: "Kill the container first if it is still running.") var force = false
     @Argument(help: "Container id.") var id: String
@@ -54,7 +54,7 @@ struct Delete: ParsableCommand {
 }
 
 struct Run: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Create and start a container; wait for it unless -d.")
+    static let configuration = CommandConfiguration(commandName: "run", abstract: "Create and start a container; wait for it unless -d.")
     @ParentCommand var runwasm: Runwasm
     @Option(name: .shortAndLong, help: "The bundle directory (config.json and rootfs).") var bundle: String = "."
     @Flag(name: .shortAndLong, help: "Return once the module runs.") var detach = false
@@ -76,7 +76,7 @@ struct Run: ParsableCommand {
 }
 
 struct List: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "List containers.")
+    static let configuration = CommandConfiguration(commandName: "list", abstract: "List containers.")
     @ParentCommand var runwasm: Runwasm
     @Option(name: .shortAndLong, help: "table or json.") var format: Runtime.ListFormat = .table
     @Flag(name: .shortAndLong, help: "Print only the ids.") var quiet = false
@@ -89,7 +89,7 @@ struct List: ParsableCommand {
 extension Runtime.ListFormat: ExpressibleByArgument {}
 
 struct Spec: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Write a starter config.json whose entrypoint is /app.wasm.")
+    static let configuration = CommandConfiguration(commandName: "spec", abstract: "Write a starter config.json whose entrypoint is /app.wasm.")
     @ParentCommand var runwasm: Runwasm
     @Option(name: .shortAndLong, help: "Where to write config.json.") var bundle: String = "."
     @Flag(help: "Accepted for compatibility.") var rootless = false
@@ -97,6 +97,6 @@ struct Spec: ParsableCommand {
 }
 
 struct Features: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Print the runtime-spec features runwasm supports.")
+    static let configuration = CommandConfiguration(commandName: "features", abstract: "Print the runtime-spec features runwasm supports.")
     func run() throws { print(Info.featuresJSON, terminator: "") }
 }
