@@ -23,18 +23,19 @@ public struct Cgroup: Codable, Sendable, Equatable {
         }
         if rw_fs_type("/sys/fs/cgroup") == 0x6367_7270 { return (.v2, ["": "/sys/fs/cgroup"]) }
         var mounts: [String: String] = [:]
-        let text = String(decoding: (try? Sys.readFile("/proc/self/mountinfo")) ?? [], as: UTF8.self)
-        for line in text.split(separator: "\n") {
-            // mountinfo: id parent major:minor root mountpoint options ... - fstype source superoptions
-            let halves = line.components(separatedBy: " - ")
-            guard halves.count == 2 else { continue }
-            let left = halves[0].split(separator: " ")
-            let right = halves[1].split(separator: " ")
-            guard left.count >= 5, right.count >= 3, right[0] == "cgroup" else { continue }
-            let known: Set = ["cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "net_cls", "net_prio", "blkio", "perf_event", "hugetlb", "pids", "rdma", "misc"]
-            let controllers = right[2].split(separator: ",").map(String.init).filter { known.contains($0) || $0.hasPrefix("name=") }
+        let known: Set = ["cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "net_cls", "net_prio", "blkio", "perf_event", "hugetlb", "pids", "rdma", "misc"]
+        // mountinfo: id parent major:minor root mountpoint options [optional…] - fstype source superoptions
+        // (split as bytes: a host may have hundreds of mounts, and only the cgroup ones matter).
+        let space = UInt8(ascii: " ")
+        for line in ((try? Sys.readFile("/proc/self/mountinfo")) ?? []).split(separator: UInt8(ascii: "\n")) {
+            let fields = line.split(separator: space)
+            guard let dash = fields.firstIndex(where: { $0.count == 1 && $0.first == UInt8(ascii: "-") }),
+                dash >= 5, fields.count > dash + 3, fields[dash + 1].elementsEqual("cgroup".utf8)
+            else { continue }
+            let controllers = String(decoding: fields[dash + 3], as: UTF8.self).split(separator: ",").map(String.init)
+                .filter { known.contains($0) || $0.hasPrefix("name=") }
             let key = controllers.sorted().joined(separator: ",")
-            if !key.isEmpty && mounts[key] == nil { mounts[key] = String(left[4]) }
+            if !key.isEmpty && mounts[key] == nil { mounts[key] = String(decoding: fields[4], as: UTF8.self) }
         }
         guard !mounts.isEmpty else { throw RuntimeError("no cgroup hierarchy is mounted (looked for cgroup2 or cgroup v1 at /sys/fs/cgroup)") }
         return (.v1, mounts)
