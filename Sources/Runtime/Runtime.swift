@@ -75,8 +75,8 @@ public final class Runtime {
         _ = try createContainer(options, childOfCaller: true)
     }
 
-    /// The work of `create` and `run`; returns the container process's pid.
-    private func createContainer(_ options: CreateOptions, childOfCaller: Bool) throws -> Int32 {
+    /// The work of `create` and `run`; returns the container's record, as saved.
+    private func createContainer(_ options: CreateOptions, childOfCaller: Bool) throws -> ContainerRecord {
         try Store.validate(id: options.id)
         let bundle = Runtime.absolute(options.bundle)
         let pidFile = options.pidFile.map(Runtime.absolute)
@@ -154,7 +154,7 @@ public final class Runtime {
             try store.save(record)
             if let pidFile { try Sys.writeFileAtomically(pidFile, Array(String(pid).utf8)) }
             logger.debug("created \(options.id) with pid \(pid)")
-            return pid
+            return record
         } catch {
             if pid > 0 {
                 Glibc.kill(pid, SIGKILL)
@@ -177,7 +177,12 @@ public final class Runtime {
         try Store.validate(id: id)
         let lock = try store.lock(id)
         defer { close(lock) }
-        let record = try store.load(id)
+        try start(try store.load(id))
+    }
+
+    /// Starts the container of `record`; the caller holds its lock.
+    private func start(_ record: ContainerRecord) throws {
+        let id = record.id
         switch record.status {
         case .created: break
         case .running: throw RuntimeError("cannot start an already running container")
@@ -324,10 +329,14 @@ public final class Runtime {
     /// `run`: create and start. In the foreground it forwards signals, waits for the container,
     /// deletes it (unless `keep`) and returns its exit status; with `detach` it returns 0.
     public func run(_ options: CreateOptions, detach: Bool, keep: Bool) throws -> Int32 {
-        let pid = try createContainer(options, childOfCaller: detach)
+        let record = try createContainer(options, childOfCaller: detach)
+        let pid = record.pid
         if !detach { forwardSignals(to: pid) }
         do {
-            try start(id: options.id)
+            // The record just saved: no need to read it back.
+            let lock = try store.lock(options.id)
+            defer { close(lock) }
+            try start(record)
         } catch {
             try? delete(id: options.id, force: true)
             if !detach {
