@@ -1,4 +1,4 @@
-// Reading a verb's input file (or stdin) and flushing streamed output, for the CLI.
+// Reading a verb's input file (or stdin), flushing streamed output and exiting, for the CLI.
 
 import Glibc
 import Sandbox
@@ -18,4 +18,12 @@ public enum Input {
 public enum Output {
     /// Flushes stdout, so that each streamed line reaches a reader at once.
     public static func flush() { fflush(stdout) }
+}
+
+public enum Process {
+    /// Ends runwasm with `status`, flushing stdout first.
+    public static func exit(_ status: Int32) -> Never {
+        fflush(stdout)
+        Glibc.exit(status)
+    }
 }

@@ -81,6 +81,10 @@ struct Runwasm: ParsableCommand {
         do {
             var command = try parseAsRoot()
             try command.run()
+        } catch let code as ExitCode {
+            // A verb's status (its failure already reported): the parser's exit would build the
+            // help text only to find it has nothing to print.
+            Process.exit(code.rawValue)
         } catch {
             exit(withError: error)
         }
