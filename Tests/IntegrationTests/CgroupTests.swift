@@ -54,6 +54,26 @@ struct CgroupTests {
         #expect(!Harness.exists("\(base)/pids/runwasm-tests/\(id)"))
     }
 
+    @Test("v1: a new cgroup namespace is rooted at the container's own cgroup")
+    func cgroupNamespace() throws {
+        try #require(hostIsV1, "needs a cgroup v1 host")
+        let box = Sandbox(module: Guests.spin)
+        var linux = box.config["linux"] as! [String: Any]
+        linux["cgroupsPath"] = "/runwasm-tests/cgns"
+        linux["namespaces"] = (linux["namespaces"] as! [[String: Any]]) + [["type": "cgroup"]]
+        box.config["linux"] = linux
+        let pid = try box.create("cgns")
+        #expect(GuestTests().readlinkString("/proc/\(pid)/ns/cgroup") != GuestTests().readlinkString("/proc/self/ns/cgroup"))
+        // Seen from inside its cgroup namespace, the container sits at the root of every hierarchy.
+        let inside = Harness.spawn(["/usr/bin/nsenter", "--cgroup", "-t", String(pid), "/bin/cat", "/proc/\(pid)/cgroup"]).stdout
+        let lines = inside.split(separator: "\n").filter { !$0.hasPrefix("0::") }
+        #expect(!lines.isEmpty && lines.allSatisfy { $0.hasSuffix(":/") }, "\(inside)")
+        #expect(Harness.read("/proc/\(pid)/cgroup")?.contains(":memory:/runwasm-tests/cgns\n") == true)
+        #expect(box.runwasm(["kill", "cgns", "KILL"]).status == 0)
+        _ = Harness.waitFor(pid)
+        #expect(box.runwasm(["delete", "cgns"]).status == 0)
+    }
+
     @Test("--systemd-cgroup places slice:prefix:name under the slice on cgroupfs")
     func systemdPath() throws {
         try #require(hostIsV1, "needs a cgroup v1 host")
