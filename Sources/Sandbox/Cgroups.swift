@@ -128,7 +128,7 @@ public struct Cgroup: Codable, Sendable, Equatable {
 
     /// The open files through which a process about to be cloned enters this cgroup.
     public func entry() throws -> CgroupEntry {
-        var entry = CgroupEntry()
+        var entry = CgroupEntry(cgroup: self)
         do {
             switch version {
             case .v2:
@@ -293,13 +293,15 @@ public struct Cgroup: Codable, Sendable, Equatable {
 /// makes without that lock. The files are opened by the parent, whose credentials the kernel
 /// checks, before the clone.
 public struct CgroupEntry {
+    /// The cgroup entered.
+    public let cgroup: Cgroup
     /// v2: the cgroup's directory, for CLONE_INTO_CGROUP.
     public internal(set) var directoryFD: Int32 = -1
     /// Files the child writes "0" to: v1 `tasks` of every hierarchy; v2 `cgroup.procs`, used
     /// only when the kernel has no clone3 (before 5.7).
     var selfMoves: [(fd: Int32, path: String)] = []
 
-    public init() {}
+    init(cgroup: Cgroup) { self.cgroup = cgroup }
 
     /// In the child: enters the cgroup unless the clone already placed it there, and closes the files.
     public func enter(placedByClone: Bool) throws {

@@ -214,7 +214,7 @@ public enum ContainerProcess {
                 try Sys.check(rw_unshare(Int32(RW_CLONE_NEWCGROUP)), "unshare", "cgroup namespace")
             }
 
-            try Rootfs.prepare(plan)
+            try Rootfs.prepare(plan, cgroup: options.cgroup?.cgroup)
             try Privileges.applyRlimits(plan.security.rlimits)
             try Privileges.applyOOMScoreAdj(plan.security.oomScoreAdj)
             try HookRunner.run(plan.hooks.createContainer, kind: "createContainer", state: state)

@@ -7,8 +7,9 @@ import Glibc
 import OCI
 
 enum Rootfs {
-    /// Everything before pivot_root, run in the container's new mount namespace.
-    static func prepare(_ plan: ContainerPlan) throws {
+    /// Everything before pivot_root, run in the container's new mount namespace. `cgroup` is the
+    /// container's own cgroup, the only one a cgroup mount shows.
+    static func prepare(_ plan: ContainerPlan, cgroup: Cgroup?) throws {
         // Nothing mounted from here on may propagate back to the host.
         try mount(nil, "/", nil, MountFlags.slave | MountFlags.rec, what: "/ (make it a slave)")
         // pivot_root needs the new root to be a mount point.
@@ -19,7 +20,11 @@ enum Rootfs {
         defer { close(root) }
         for (index, m) in plan.mounts.enumerated() {
             do {
-                try mountOne(m, root: root)
+                if m.type == "cgroup" || m.type == "cgroup2" {
+                    try mountCgroup(m, root: root, cgroup: cgroup, newNamespace: plan.namespace(.cgroup) != nil)
+                } else {
+                    try mountOne(m, root: root)
+                }
             } catch {
                 throw RuntimeError("mounts[\(index)] (\(m.destination)): \(error)")
             }
@@ -110,21 +115,9 @@ enum Rootfs {
     private static func fdPath(_ fd: Int32) -> String { "/proc/self/fd/\(fd)" }
 
     private static func mountOne(_ m: MountPlan, root: Int32) throws {
-        var source = m.source
-        var type = m.type
-        var flags = m.flags
-        if type == "cgroup" || type == "cgroup2" {
-            // A Wasm guest only ever reads the cgroup tree; show it the host's view read-only
-            // where it is v1 (whose controllers cannot be mounted twice), or a cgroup2 mount.
-            if rw_fs_type("/sys/fs/cgroup") == 0x6367_7270 {
-                type = "cgroup2"
-                source = "cgroup2"
-            } else {
-                type = "bind"
-                source = "/sys/fs/cgroup"
-                flags |= MountFlags.bind | MountFlags.rec | MountFlags.rdonly
-            }
-        }
+        let source = m.source
+        let type = m.type
+        let flags = m.flags
         let isBind = flags & MountFlags.bind != 0
         var sourceIsDirectory = true
         if isBind {
@@ -153,6 +146,57 @@ enum Rootfs {
             let mounted = try resolve(m.destination, in: root)
             defer { close(mounted) }
             try mount(nil, fdPath(mounted), nil, m.propagation, what: "\(m.destination) (propagation)")
+        }
+    }
+
+    /// A `cgroup`/`cgroup2` mount shows the container its own cgroup and nothing of the host's
+    /// tree, as runc does. cgroup v2: a fresh cgroup2 mount in a new cgroup namespace (rooted at
+    /// the container's cgroup), else the container's cgroup directory bound on the target. v1: a
+    /// tmpfs holding, per hierarchy, the container's cgroup directory bound under the hierarchy's
+    /// name (`memory`, `cpu,cpuacct` with `cpu` and `cpuacct` links, `systemd`). Every bind is
+    /// remounted with the mount's flags, so `ro` holds for each hierarchy, not just the top.
+    private static func mountCgroup(_ m: MountPlan, root: Int32, cgroup: Cgroup?, newNamespace: Bool) throws {
+        try makeTarget(m.destination, directory: true, root: root)
+        let target = try resolve(m.destination, in: root)
+        defer { close(target) }
+        let flags = m.flags & ~(MountFlags.bind | MountFlags.rec | MountFlags.remount)
+        guard let cgroup else {
+            // No cgroup of its own (cannot happen for a created container): show an empty tree.
+            try mount("tmpfs", fdPath(target), "tmpfs", flags, data: "size=0", what: "tmpfs on \(m.destination)")
+            return
+        }
+        func bindReadOnly(_ dir: String, on fd: Int32, what: String) throws {
+            try mount(dir, fdPath(fd), nil, MountFlags.bind, what: "\(dir) on \(what)")
+            let mounted = try resolve(what, in: root)
+            defer { close(mounted) }
+            try mount(nil, fdPath(mounted), nil, MountFlags.bind | MountFlags.remount | flags, what: "\(what) (remount)")
+        }
+        switch cgroup.version {
+        case .v2:
+            if newNamespace {
+                try mount("cgroup2", fdPath(target), "cgroup2", flags, what: "cgroup2 on \(m.destination)")
+            } else {
+                try bindReadOnly(cgroup.directories[""]!, on: target, what: m.destination)
+            }
+        case .v1:
+            try mount("tmpfs", fdPath(target), "tmpfs", MountFlags.nosuid | MountFlags.nodev | MountFlags.noexec, data: "mode=755", what: "tmpfs on \(m.destination)")
+            let top = try resolve(m.destination, in: root)
+            defer { close(top) }
+            for (controllers, dir) in cgroup.directories.sorted(by: { $0.key < $1.key }) {
+                // The hierarchy's mount point on the host ends in its name; the cgroup is below it.
+                let hierarchyRoot = cgroup.path == "/" ? dir : String(dir.dropLast(cgroup.path.count))
+                let name = String(hierarchyRoot.split(separator: "/").last ?? Substring(controllers))
+                guard mkdirat(top, name, 0o755) == 0 || errno == EEXIST else { throw SystemError("mkdir", "\(m.destination)/\(name)") }
+                let sub = try resolve(m.destination + "/" + name, in: root)
+                defer { close(sub) }
+                try bindReadOnly(dir, on: sub, what: m.destination + "/" + name)
+                for controller in controllers.split(separator: ",") where controller != Substring(name) && !controller.hasPrefix("name=") {
+                    _ = symlinkat(name, top, String(controller))
+                }
+            }
+            if flags & MountFlags.rdonly != 0 {
+                try mount(nil, fdPath(top), nil, MountFlags.remount | MountFlags.rdonly | MountFlags.nosuid | MountFlags.nodev | MountFlags.noexec, what: "\(m.destination) (read-only)")
+            }
         }
     }
 

@@ -130,6 +130,17 @@ struct GuestTests {
             #expect(mounts.contains(" \(target) \(type) "), "\(target) is a \(type) mount: \(mounts)")
         }
         #expect(mounts.contains(" /sys/fs/cgroup "))
+        // The cgroup mount shows the container's own cgroup only, read-only at every level: a
+        // guest running as root must not reach the host's cgroups (or raise its own limits).
+        let hostIsV1 = Harness.exists("/sys/fs/cgroup/memory/cgroup.procs")
+        let cgroupMounts = mounts.split(separator: "\n").filter { $0.contains(" /sys/fs/cgroup") }
+        #expect(cgroupMounts.count > 1 || !hostIsV1)
+        for line in cgroupMounts {
+            #expect(line.split(separator: " ")[3].hasPrefix("ro,"), "read-only: \(line)")
+        }
+        if hostIsV1 {
+            #expect(Harness.read("/proc/\(pid)/root/sys/fs/cgroup/memory/cgroup.procs") == "\(pid)\n", "its own memory cgroup")
+        }
         #expect(mounts.split(separator: "\n").first { $0.contains(" /sys sysfs ") }?.contains("ro,") == true, "sysfs is read-only")
         for device in ["null", "zero", "full", "random", "urandom", "tty"] {
             var st = stat()
