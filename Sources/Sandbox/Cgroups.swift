@@ -286,7 +286,7 @@ public struct Cgroup: Codable, Sendable, Equatable {
 /// How a cloned process enters its cgroup without its parent moving it there.
 ///
 /// A parent writing a pid to `cgroup.procs` makes the kernel take the global threadgroup lock
-/// for writing, which waits for an RCU grace period when no migration ran just before: 5 to 20 ms
+/// for writing, which waits for an RCU grace period when no migration ran just before: 5 to 29 ms
 /// on the build machine, longer than all else `create` does. Instead, on cgroup v2 the process is
 /// cloned straight into the cgroup (clone3's CLONE_INTO_CGROUP); on v1 the new process, still
 /// single-threaded, writes 0 ("this thread") to each hierarchy's `tasks`, a move the kernel
