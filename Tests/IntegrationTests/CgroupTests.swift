@@ -16,20 +16,28 @@ struct CgroupTests {
 
     var hostIsV1: Bool { Harness.exists("/sys/fs/cgroup/memory/cgroup.procs") }
 
+    /// A bundle of the spinning guest whose `linux` section `edit` changes.
+    func spinBox(_ edit: (inout [String: Any]) -> Void) -> Sandbox {
+        let box = Sandbox(module: Guests.spin)
+        var linux = box.config["linux"] as! [String: Any]
+        edit(&linux)
+        box.config["linux"] = linux
+        return box
+    }
+
     @Test("v1: the container sits in its cgroup with the configured limits before create returns; delete removes it")
     func v1Limits() throws {
         try #require(hostIsV1, "this test needs a cgroup v1 host; the v2 test below covers unified hosts")
-        let box = Sandbox(module: Guests.spin)
         let id = "cg1"
-        var linux = box.config["linux"] as! [String: Any]
-        linux["cgroupsPath"] = "/runwasm-tests/\(id)"
-        linux["resources"] = [
-            "memory": ["limit": 268_435_456, "reservation": 134_217_728],
-            "pids": ["limit": 42],
-            "cpu": ["shares": 512, "quota": 50000, "period": 100_000, "cpus": "0", "mems": "0"],
-            "devices": [["allow": false, "access": "rwm"], ["allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"]],
-        ] as [String: Any]
-        box.config["linux"] = linux
+        let box = spinBox {
+            $0["cgroupsPath"] = "/runwasm-tests/\(id)"
+            $0["resources"] = [
+                "memory": ["limit": 268_435_456, "reservation": 134_217_728],
+                "pids": ["limit": 42],
+                "cpu": ["shares": 512, "quota": 50000, "period": 100_000, "cpus": "0", "mems": "0"],
+                "devices": [["allow": false, "access": "rwm"], ["allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"]],
+            ] as [String: Any]
+        }
         let pid = try box.create(id)
         let cgroup = Harness.read("/proc/\(pid)/cgroup") ?? ""
         #expect(cgroup.contains(":memory:/runwasm-tests/\(id)\n"), "in its memory cgroup at create: \(cgroup)")
@@ -57,11 +65,10 @@ struct CgroupTests {
     @Test("v1: a new cgroup namespace is rooted at the container's own cgroup")
     func cgroupNamespace() throws {
         try #require(hostIsV1, "needs a cgroup v1 host")
-        let box = Sandbox(module: Guests.spin)
-        var linux = box.config["linux"] as! [String: Any]
-        linux["cgroupsPath"] = "/runwasm-tests/cgns"
-        linux["namespaces"] = (linux["namespaces"] as! [[String: Any]]) + [["type": "cgroup"]]
-        box.config["linux"] = linux
+        let box = spinBox {
+            $0["cgroupsPath"] = "/runwasm-tests/cgns"
+            $0["namespaces"] = ($0["namespaces"] as! [[String: Any]]) + [["type": "cgroup"]]
+        }
         let pid = try box.create("cgns")
         #expect(GuestTests().readlinkString("/proc/\(pid)/ns/cgroup") != GuestTests().readlinkString("/proc/self/ns/cgroup"))
         // Seen from inside its cgroup namespace, the container sits at the root of every hierarchy.
@@ -77,10 +84,7 @@ struct CgroupTests {
     @Test("--systemd-cgroup places slice:prefix:name under the slice on cgroupfs")
     func systemdPath() throws {
         try #require(hostIsV1, "needs a cgroup v1 host")
-        let box = Sandbox(module: Guests.spin)
-        var linux = box.config["linux"] as! [String: Any]
-        linux["cgroupsPath"] = "wasmtest-a.slice:wasm:sd1"
-        box.config["linux"] = linux
+        let box = spinBox { $0["cgroupsPath"] = "wasmtest-a.slice:wasm:sd1" }
         let pidFile = box.dir + "/sd.pid"
         let r = box.runwasm(["create", "-b", box.bundle, "--pid-file", pidFile, "sd1"], globals: ["--systemd-cgroup"])
         try #require(r.status == 0, "\(box.errors)")
