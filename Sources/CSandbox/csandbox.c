@@ -2,6 +2,7 @@
 #include "CSandbox.h"
 
 #include <dirent.h>
+#include <link.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/filter.h>
@@ -13,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/vfs.h>
@@ -370,4 +372,28 @@ int rw_set_no_new_privs(void) {
 
 int rw_set_keep_caps(int on) {
     return prctl(PR_SET_KEEPCAPS, (unsigned long)on, 0, 0, 0) < 0 ? -errno : 0;
+}
+
+/* dl_iterate_phdr callback: drops the resident pages of the main program's read-only PT_LOAD
+   segments (only whole pages inside them). The first object reported is the program itself. */
+static int release_readonly_segments(struct dl_phdr_info *info, size_t size, void *data) {
+    (void)size;
+    int *result = data;
+    long page = sysconf(_SC_PAGESIZE);
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_LOAD || (ph->p_flags & PF_W)) continue;
+        uintptr_t start = info->dlpi_addr + ph->p_vaddr;
+        uintptr_t end = start + ph->p_memsz;
+        start = (start + page - 1) & ~(uintptr_t)(page - 1);
+        end &= ~(uintptr_t)(page - 1);
+        if (end > start && madvise((void *)start, end - start, MADV_DONTNEED) < 0) *result = -errno;
+    }
+    return 1; /* the program only, not the vDSO */
+}
+
+int rw_release_program_pages(void) {
+    int result = 0;
+    dl_iterate_phdr(release_readonly_segments, &result);
+    return result;
 }

@@ -108,6 +108,8 @@ final class PausePayload: ContainerPayload {
     func prepare(_ plan: ContainerPlan) throws {}
 
     func run() -> Int32 {
+        // It does nothing from here on: keep none of the program's pages resident.
+        releaseProgramPages()
         // SIGTERM and SIGINT end the process through the handler installed at clone time.
         while true { pause() }
     }

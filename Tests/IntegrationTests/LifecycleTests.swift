@@ -70,6 +70,19 @@ struct LifecycleTests {
         #expect(box.leftovers.isEmpty)
     }
 
+    @Test("a container left waiting, whose program pages were given back, still runs its guest")
+    func idleThenStart() throws {
+        let box = Sandbox(module: Guests.hello())
+        let pid = try box.create("idle")
+        // Past the 100 ms after which a waiting container drops its program pages.
+        usleep(400_000)
+        #expect(Harness.isAlive(pid))
+        #expect(box.runwasm(["start", "idle"]).status == 0)
+        #expect(Harness.waitFor(pid) == 0)
+        #expect(box.output == "hello from wasm\n")
+        #expect(box.runwasm(["delete", "idle"]).status == 0)
+    }
+
     @Test("state output is runc's shape: field order, two-space indent, no trailing newline")
     func stateBytes() throws {
         let box = Sandbox(module: Guests.hello())

@@ -51,6 +51,11 @@ pid_t rw_clone(unsigned long flags);
 /// directory open at `cgroup_fd`, with no migration. -ENOSYS or -E2BIG before Linux 5.7.
 pid_t rw_clone_into_cgroup(unsigned long flags, int cgroup_fd);
 
+/// Drops this process's resident pages of the program's read-only segments (code, read-only
+/// data); they fault back in from the page cache when next used. Writable segments are left
+/// alone. Returns 0 or -errno.
+int rw_release_program_pages(void);
+
 /// unshare(2), only in a single-threaded process (-EDEADLK otherwise).
 int rw_unshare(int flags);
 
