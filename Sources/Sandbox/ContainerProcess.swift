@@ -179,9 +179,13 @@ public enum ContainerProcess {
         try channel.send("console", passing: master)
     }
 
-    /// The first steps of every cloned child: its name, termination signals that end it at once
-    /// (even as PID 1 of its namespace), and only stdio, the preserved fds and `keep` left open.
-    private static func beginChild(name: String, keep: [Int32], preserveFDs: Int32) throws {
+    /// The first steps of every cloned child: into its cgroup (unless the clone put it there), its
+    /// name, termination signals that end it at once (even as PID 1 of its namespace), and only
+    /// stdio, the preserved fds and `keep` left open.
+    private static func beginChild(
+        name: String, cgroup: CgroupEntry?, placedInCgroup: Bool, keep: [Int32], preserveFDs: Int32
+    ) throws {
+        try cgroup?.enter(placedByClone: placedInCgroup)
         _ = rw_set_process_name(name)
         try Sys.check(rw_exit_on_termination_signals(), "sigaction")
         _ = signal(SIGPIPE, SIG_IGN)
@@ -196,8 +200,9 @@ public enum ContainerProcess {
     ) -> Never {
         let plan = options.plan
         do {
-            try options.cgroup?.enter(placedByClone: placedInCgroup)
-            try beginChild(name: "runwasm:init", keep: [channel.fd, options.startSocket] + joins.map(\.fd), preserveFDs: options.preserveFDs)
+            try beginChild(
+                name: "runwasm:init", cgroup: options.cgroup, placedInCgroup: placedInCgroup,
+                keep: [channel.fd, options.startSocket] + joins.map(\.fd), preserveFDs: options.preserveFDs)
 
             for join in joins {
                 try Sys.check(rw_setns(join.fd, Int32(cloneFlag(join.kind))), "setns", join.path)
@@ -405,8 +410,9 @@ extension ContainerProcess {
     ) -> Never {
         let plan = options.plan
         do {
-            try options.cgroup?.enter(placedByClone: placedInCgroup)
-            try beginChild(name: "runwasm:exec", keep: [channel.fd] + joins.map(\.fd), preserveFDs: options.preserveFDs)
+            try beginChild(
+                name: "runwasm:exec", cgroup: options.cgroup, placedInCgroup: placedInCgroup,
+                keep: [channel.fd] + joins.map(\.fd), preserveFDs: options.preserveFDs)
             for join in joins {
                 try Sys.check(rw_setns(join.fd, Int32(cloneFlag(join.kind))), "setns", join.path)
                 close(join.fd)
