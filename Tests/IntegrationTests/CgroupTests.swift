@@ -200,9 +200,14 @@ struct CgroupTests {
             print("cgroup v2: memory and pids controllers are bound to the v1 hierarchy on this host (available: \"\(controllers)\"); limits are checked by the v1 test")
         }
         box.config["linux"] = linux
+        box.addMount(["destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["ro", "nosuid", "noexec", "nodev"]])
         let pid = try startSpinning(box, "v2", environment: environment)
         #expect(Harness.read(mountPoint + "/tests/v2/cgroup.procs") == "\(pid)\n")
         #expect(Harness.read("/proc/\(pid)/cgroup")?.contains("0::/tests/v2\n") == true)
+        // Without a cgroup namespace, the config's cgroup mount is the container's own cgroup, read-only.
+        #expect(Harness.read("/proc/\(pid)/root/sys/fs/cgroup/cgroup.procs") == "\(pid)\n")
+        let cgroupMount = (Harness.read("/proc/\(pid)/mounts") ?? "").split(separator: "\n").first { $0.contains(" /sys/fs/cgroup ") }
+        #expect(cgroupMount?.split(separator: " ")[3].hasPrefix("ro,") == true, "\(cgroupMount ?? "no cgroup mount")")
         // An exec'd process is cloned into the same cgroup.
         Harness.write(box.rootfs + "/spin2.wasm", Guests.spin)
         let pidFile = box.dir + "/exec.pid"
