@@ -4,16 +4,6 @@ import Testing
 
 @Suite("cgroups", .serialized, .timeLimit(.minutes(2)))
 struct CgroupTests {
-    func startSpinning(_ box: Sandbox, _ id: String, environment: [String]? = nil) throws -> pid_t {
-        let pidFile = box.dir + "/\(id).pid"
-        let r = box.runwasm(["create", "-b", box.bundle, "--pid-file", pidFile, id], environment: environment)
-        try #require(r.status == 0, "create: \(box.errors)")
-        let pid = try #require(pid_t(Harness.read(pidFile) ?? ""))
-        try #require(box.runwasm(["start", id], environment: environment).status == 0)
-        try #require(Harness.eventually { box.output.contains("running") })
-        return pid
-    }
-
     var hostIsV1: Bool { Harness.exists("/sys/fs/cgroup/memory/cgroup.procs") }
 
     /// A bundle of the spinning guest whose `linux` section `edit` changes.
@@ -102,7 +92,7 @@ struct CgroupTests {
     @Test("pause, resume, ps, update and events against a running guest")
     func verbs() throws {
         let box = Sandbox(module: Guests.spin)
-        let pid = try startSpinning(box, "cv")
+        let pid = try box.startSpinning("cv")
         #expect(box.runwasm(["pause", "cv"]).status == 0)
         #expect(box.state("cv")?["status"] as? String == "paused")
         let stat = Harness.read("/proc/\(pid)/stat") ?? ""
@@ -152,7 +142,7 @@ struct CgroupTests {
     @Test("events without --stats streams stats every interval until the container stops")
     func eventStream() throws {
         let box = Sandbox(module: Guests.spin)
-        let pid = try startSpinning(box, "ev")
+        let pid = try box.startSpinning("ev")
         let out = box.dir + "/events.out"
         let events = Harness.start([Harness.binary, "--root", box.root, "events", "--interval", "100ms", "ev"], stdoutPath: out)
         #expect(Harness.eventually(timeout: 5) { (Harness.read(out) ?? "").split(separator: "\n").count >= 3 })
@@ -201,7 +191,7 @@ struct CgroupTests {
         }
         box.config["linux"] = linux
         box.addMount(["destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["ro", "nosuid", "noexec", "nodev"]])
-        let pid = try startSpinning(box, "v2", environment: environment)
+        let pid = try box.startSpinning("v2", environment: environment)
         #expect(Harness.read(mountPoint + "/tests/v2/cgroup.procs") == "\(pid)\n")
         #expect(Harness.read("/proc/\(pid)/cgroup")?.contains("0::/tests/v2\n") == true)
         // Without a cgroup namespace, the config's cgroup mount is the container's own cgroup, read-only.

@@ -14,13 +14,6 @@ struct ConfinementTests {
         return fields
     }
 
-    func startSpinning(_ box: Sandbox, _ id: String) throws -> pid_t {
-        let pid = try box.create(id)
-        try #require(box.runwasm(["start", id]).status == 0, "start: \(box.errors)")
-        try #require(Harness.eventually { box.output.contains("running") })
-        return pid
-    }
-
     func finish(_ box: Sandbox, _ id: String, _ pid: pid_t) {
         box.runwasm(["delete", "--force", id])
         _ = Harness.waitFor(pid, timeout: 5)
@@ -37,7 +30,7 @@ struct ConfinementTests {
             "ambient": ["CAP_NET_BIND_SERVICE"],
         ]
         box.process["noNewPrivileges"] = true
-        let pid = try startSpinning(box, "caps")
+        let pid = try box.startSpinning("caps")
         let s = status(pid)
         #expect(s["Seccomp"] == "2")
         #expect(s["Seccomp_filters"] == "1", "runwasm's interpreter filter")
@@ -58,7 +51,7 @@ struct ConfinementTests {
             "bounding": ["CAP_KILL", "CAP_AUDIT_WRITE"], "effective": ["CAP_KILL", "CAP_AUDIT_WRITE"],
             "permitted": ["CAP_KILL", "CAP_AUDIT_WRITE"], "ambient": ["CAP_KILL", "CAP_AUDIT_WRITE"],
         ]
-        let pid = try startSpinning(box, "amb")
+        let pid = try box.startSpinning("amb")
         #expect(status(pid)["CapAmb"] == "0000000000000000")
         #expect(status(pid)["CapEff"] == "0000000020000020")
         finish(box, "amb", pid)
@@ -67,7 +60,7 @@ struct ConfinementTests {
     @Test("with no process.capabilities the interpreter keeps none")
     func noCapabilities() throws {
         let box = Sandbox(module: Guests.spin)
-        let pid = try startSpinning(box, "nocaps")
+        let pid = try box.startSpinning("nocaps")
         let s = status(pid)
         for set in ["CapBnd", "CapEff", "CapPrm", "CapInh", "CapAmb"] { #expect(s[set] == "0000000000000000", "\(set)") }
         finish(box, "nocaps", pid)
@@ -79,7 +72,7 @@ struct ConfinementTests {
         box.process["user"] = ["uid": 1234, "gid": 2345, "additionalGids": [3456, 4567], "umask": 0o027]
         box.process["rlimits"] = [["type": "RLIMIT_NOFILE", "soft": 256, "hard": 512], ["type": "RLIMIT_CORE", "soft": 0, "hard": 0]]
         box.process["oomScoreAdj"] = 321
-        let pid = try startSpinning(box, "user")
+        let pid = try box.startSpinning("user")
         let s = status(pid)
         #expect(s["Uid"]?.split(separator: "\t").allSatisfy { $0 == "1234" } == true, "Uid: \(s["Uid"] ?? "")")
         #expect(s["Gid"]?.split(separator: "\t").allSatisfy { $0 == "2345" } == true)

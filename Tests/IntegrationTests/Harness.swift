@@ -346,13 +346,21 @@ final class Sandbox {
     }
 
     /// create with a pid file; returns the container pid.
-    func create(_ id: String, extra: [String] = []) throws -> pid_t {
+    func create(_ id: String, extra: [String] = [], environment: [String]? = nil) throws -> pid_t {
         let pidFile = dir + "/\(id).pid"
-        let r = runwasm(["create", "--bundle", bundle, "--pid-file", pidFile] + extra + [id])
+        let r = runwasm(["create", "--bundle", bundle, "--pid-file", pidFile] + extra + [id], environment: environment)
         try #require(r.status == 0, "create failed: \(errors)")
         let text = try #require(Harness.read(pidFile))
         let pid = try #require(pid_t(text))
         Harness.adopt(pid)
+        return pid
+    }
+
+    /// Creates and starts a container of the spinning guest; returns once it runs.
+    func startSpinning(_ id: String, environment: [String]? = nil) throws -> pid_t {
+        let pid = try create(id, environment: environment)
+        try #require(runwasm(["start", id], environment: environment).status == 0, "start: \(errors)")
+        try #require(Harness.eventually { self.output.contains("running") })
         return pid
     }
 }
