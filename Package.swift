@@ -35,7 +35,9 @@ let package = Package(
         .target(
             name: "WasmHost",
             dependencies: [
+                "CSandbox",
                 .product(name: "WasmKit", package: "WasmKit"),
+                .product(name: "WasmParser", package: "WasmKit"),
                 .product(name: "WasmKitWASI", package: "WasmKit"),
             ]
         ),

@@ -94,6 +94,19 @@ int rw_open_in_root(int dirfd, const char *path, int flags) {
     return fd < 0 ? -errno : (int)fd;
 }
 
+int rw_openat2(int dirfd, const char *path, int flags, unsigned int mode, unsigned long long resolve) {
+    struct open_how how;
+    memset(&how, 0, sizeof how);
+    how.flags = (unsigned long long)(flags | O_CLOEXEC);
+    if ((flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE) how.mode = mode;
+    how.resolve = resolve;
+    long fd;
+    do {
+        fd = syscall(SYS_openat2, dirfd, path, &how, sizeof how);
+    } while (fd < 0 && errno == EINTR);
+    return fd < 0 ? -errno : (int)fd;
+}
+
 int rw_set_child_subreaper(int on) {
     return prctl(PR_SET_CHILD_SUBREAPER, (unsigned long)on, 0, 0, 0) < 0 ? -errno : 0;
 }
@@ -291,6 +304,15 @@ long rw_fs_type(const char *path) {
     struct statfs fs;
     if (statfs(path, &fs) < 0) return -errno;
     return (long)fs.f_type;
+}
+
+long rw_fd_fs_type(int fd) {
+    struct statfs fs;
+    int r;
+    do {
+        r = fstatfs(fd, &fs);
+    } while (r < 0 && errno == EINTR);
+    return r < 0 ? -errno : (long)fs.f_type;
 }
 
 uint32_t rw_scmp_act_errno(uint32_t code) { return SCMP_ACT_ERRNO(code); }

@@ -28,7 +28,7 @@ public enum Seccomp {
         "brk", "mmap", "munmap", "mprotect", "madvise", "mremap",
         // files, through WASI's preopened root
         "read", "write", "readv", "writev", "pread64", "pwrite64", "preadv", "pwritev", "lseek", "close",
-        "openat", "newfstatat", "fstat", "statx", "getdents64", "mkdirat", "unlinkat", "renameat", "renameat2",
+        "openat", "openat2", "newfstatat", "fstatfs", "fstat", "statx", "getdents64", "mkdirat", "unlinkat", "renameat", "renameat2",
         "symlinkat", "readlinkat", "utimensat", "fsync", "fdatasync", "ftruncate", "fcntl", "fadvise64",
         // clocks, sleep, poll, random
         "clock_gettime", "clock_getres", "gettimeofday", "clock_nanosleep", "nanosleep", "poll", "ppoll",

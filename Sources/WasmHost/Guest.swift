@@ -2,14 +2,17 @@
 // Knows nothing of OCI or of Linux confinement: it is handed bytes, argv, an environment,
 // preopened directories and three stdio fds.
 
-import WASI
+@_spi(WASIPlatform) import WASI
 @_spi(Fuzzing) import WasmKit
 import WasmKitWASI
+import WasmParser
 
 /// What a file is, judged by its first bytes.
 public enum BinaryKind: Equatable, Sendable {
     case coreModule
     case component
+    /// `\0asm` with a version that is neither a core module's (1) nor a component's.
+    case otherVersion(UInt32)
     case elf
     case script(interpreter: String)
     case empty
@@ -21,7 +24,9 @@ public enum BinaryKind: Equatable, Sendable {
             switch Array(header[4..<8]) {
             case [0x01, 0x00, 0x00, 0x00]: return .coreModule
             case [0x0d, 0x00, 0x01, 0x00]: return .component
-            default: return .other
+            default:
+                let v = header[4..<8].enumerated().reduce(UInt32(0)) { $0 | UInt32($1.element) << (8 * UInt32($1.offset)) }
+                return .otherVersion(v)
             }
         }
         if header.count >= 4, header[0..<4] == [0x7f, 0x45, 0x4c, 0x46] { return .elf }
@@ -38,6 +43,9 @@ public enum BinaryKind: Equatable, Sendable {
         switch self {
         case .coreModule: return "a WebAssembly module"
         case .component: return "a WebAssembly component (the component model is not supported yet)"
+        case .otherVersion(let v):
+            let layer = v >> 16 == 0 ? "" : ", layer \(v >> 16)"
+            return "a WebAssembly binary of version \(v & 0xffff)\(layer), not a core module (version 1)"
         case .elf: return "an ELF executable"
         case .script(let interpreter): return "a script (#!\(interpreter))"
         case .empty: return "an empty file"
@@ -109,44 +117,53 @@ public final class PreparedGuest {
 
     public init(moduleBytes: [UInt8], options: GuestOptions) throws(GuestError) {
         let module: Module
+        let shape: ModuleShape
         do {
             module = try parseWasm(bytes: moduleBytes)
+            shape = try ModuleShape(moduleBytes)
         } catch {
             throw GuestError("invalid WebAssembly module: \(error)")
         }
-        guard
-            module.exports.contains(where: {
-                if case .function = $0.descriptor { return $0.name == "_start" }
-                return false
-            })
-        else {
+        // What a WASI command must have is checked now, so that `start` only runs it.
+        guard let startType = shape.startTypeIndex.map({ module.functionType(at: $0) }) else {
             throw GuestError("the module exports no _start function, so it is not a WASI command")
+        }
+        guard let startType, startType.parameters.isEmpty, startType.results.isEmpty else {
+            throw GuestError("the module's _start takes parameters or returns results; a WASI command's _start has type () -> ()")
+        }
+        if shape.importsWASI && !shape.exportsMemory {
+            throw GuestError("the module imports WASI functions but exports no memory named \"memory\", which WASI needs")
         }
         self.module = module
         // Eager compilation validates every function body now, so that a broken module fails
         // `create` rather than surfacing half-way through a run.
         let engine = Engine(configuration: EngineConfiguration(compilationMode: .eager))
         store = Store(engine: engine)
-        if let limit = options.memoryLimit { store.resourceLimiter = MemoryCap(bytes: limit) }
+        if let limit = options.memoryLimit { store.resourceLimiter = MemoryCap(bytes: limit, tables: shape.tableCount) }
+        let fileSystem = ContainerFileSystem(stdio: [options.stdin, options.stdout, options.stderr])
         do {
             wasi = try WASIBridgeToHost(
                 args: options.args,
                 environment: options.environment,
-                preopens: options.preopens.map { WASIBridgeToHost.Preopen(guestPath: $0.guest, hostPath: $0.host) },
-                stdin: options.stdin, stdout: options.stdout, stderr: options.stderr)
+                fileSystem: .custom { fileSystem }
+                    .withStdio(
+                        stdin: ContainerFile(fd: options.stdin, access: .read, borrowed: true),
+                        stdout: ContainerFile(fd: options.stdout, access: .write, borrowed: true),
+                        stderr: ContainerFile(fd: options.stderr, access: .write, borrowed: true))
+                    .withPreopens(options.preopens.map { WASIBridgeToHost.Preopen(guestPath: $0.guest, hostPath: $0.host) }))
         } catch {
             throw GuestError("cannot set up WASI: \(error)")
         }
         var imports = Imports()
         wasi.link(to: &imports, store: store)
         self.imports = imports
-        if !Self.hasStartSection(moduleBytes) {
+        if !shape.hasStartSection {
             do {
                 instance = try module.instantiate(store: store, imports: imports)
             } catch {
                 try? wasi.close()
                 if let limit = options.memoryLimit, "\(error)".contains("limit") || "\(error)".contains("grow") {
-                    throw GuestError("cannot instantiate the module within the memory limit (\(limit >> 20) MiB of linear memory): \(error)")
+                    throw GuestError("cannot instantiate the module within the memory limit (\(limit >> 20) MiB of linear memory and tables): \(error)")
                 }
                 throw GuestError("cannot instantiate the module: \(error)")
             }
@@ -160,6 +177,9 @@ public final class PreparedGuest {
             let instance = try self.instance ?? module.instantiate(store: store, imports: imports)
             let code = try wasi.start(instance)
             return .exited(UInt8(truncatingIfNeeded: code))
+        } catch let exit as WASIExitCode {
+            // proc_exit from a start section, which runs while instantiating.
+            return .exited(UInt8(truncatingIfNeeded: exit.code))
         } catch let trap as Trap {
             return .trapped("trap: \(trap.description.split(separator: "\n").first ?? "")")
         } catch {
@@ -172,34 +192,85 @@ public final class PreparedGuest {
     public func discard() {
         try? wasi.close()
     }
+}
 
-    /// True when the binary has a start section (id 8), whose function runs at instantiation.
-    static func hasStartSection(_ bytes: [UInt8]) -> Bool {
-        var offset = 8
-        while offset < bytes.count {
-            let id = bytes[offset]
-            offset += 1
-            var size = 0
-            var shift = 0
-            while offset < bytes.count {
-                let byte = bytes[offset]
-                offset += 1
-                size |= Int(byte & 0x7f) << shift
-                shift += 7
-                if byte & 0x80 == 0 || shift > 28 { break }
+/// What runwasm checks of a module beyond WasmKit's validation, read from its sections up to the
+/// exports (the code is not read again).
+struct ModuleShape {
+    var startTypeIndex: TypeIndex?
+    var exportsMemory = false
+    var importsWASI = false
+    var hasStartSection = false
+    var tableCount = 0
+
+    init(_ bytes: [UInt8]) throws {
+        var parser = WasmParser.Parser(bytes: bytes)
+        var functionTypes: [TypeIndex] = []
+        var startIndex: FunctionIndex?
+        loop: while let payload = try parser.parseNext() {
+            switch payload {
+            case .importSection(let imports):
+                for i in imports {
+                    if i.module == "wasi_snapshot_preview1" || i.module == "wasi_unstable" { importsWASI = true }
+                    switch i.descriptor {
+                    case .function(let type): functionTypes.append(type)
+                    case .table: tableCount += 1
+                    default: break
+                    }
+                }
+            case .functionSection(let types):
+                functionTypes += types
+            case .tableSection(let tables):
+                tableCount += tables.count
+            case .exportSection(let exports):
+                for e in exports {
+                    if e.name == "_start", case .function(let index) = e.descriptor { startIndex = index }
+                    if e.name == "memory", case .memory = e.descriptor { exportsMemory = true }
+                }
+            case .startSection:
+                hasStartSection = true
+            case .elementSection, .codeSection, .dataSection, .dataCount:
+                // Nothing after these sections matters here.
+                break loop
+            default:
+                continue
             }
-            if id == 8 { return true }
-            offset += size
         }
-        return false
+        if let startIndex, Int(startIndex) < functionTypes.count { startTypeIndex = functionTypes[Int(startIndex)] }
     }
 }
 
-/// Denies linear-memory growth past a byte count: the guest's `memory.grow` returns -1 and its
-/// allocator reports out of memory, instead of the kernel's OOM killer ending the container.
+/// Denies linear-memory and table growth past a byte count: the guest's `memory.grow` or
+/// `table.grow` returns -1 and its allocator reports out of memory, instead of the kernel's OOM
+/// killer ending the container. Tables are counted at 8 bytes an element (WasmKit's storage),
+/// each as large as the largest one seen, since the limiter is not told which table grows.
 final class MemoryCap: ResourceLimiter, @unchecked Sendable {
     let bytes: Int
-    init(bytes: Int) { self.bytes = bytes }
-    func limitMemoryGrowth(to desired: Int) throws -> Bool { desired <= bytes }
-    func limitTableGrowth(to desired: Int) throws -> Bool { true }
+    let tables: Int
+    private var memory = 0
+    private var largestTable = 0
+
+    init(bytes: Int, tables: Int) {
+        self.bytes = bytes
+        self.tables = max(tables, 1)
+    }
+
+    private func fits(memory: Int, largestTable: Int) -> Bool {
+        let (tableBytes, o1) = largestTable.multipliedReportingOverflow(by: 8 * tables)
+        let (total, o2) = memory.addingReportingOverflow(tableBytes)
+        return !o1 && !o2 && total <= bytes
+    }
+
+    func limitMemoryGrowth(to desired: Int) throws -> Bool {
+        guard fits(memory: desired, largestTable: largestTable) else { return false }
+        memory = max(memory, desired)
+        return true
+    }
+
+    func limitTableGrowth(to desired: Int) throws -> Bool {
+        let largest = max(largestTable, desired)
+        guard fits(memory: memory, largestTable: largest) else { return false }
+        largestTable = largest
+        return true
+    }
 }

@@ -24,9 +24,13 @@ enum {
     RW_CLONE_NEWTIME = 0x00000080,
 };
 
-/// Linux values hidden behind _GNU_SOURCE: open(2)'s O_PATH and statvfs(3)'s f_flag bits.
+/// Linux values hidden behind _GNU_SOURCE: open(2)'s O_PATH, AT_EMPTY_PATH, utimensat(2)'s UTIME_NOW and
+/// UTIME_OMIT, and statvfs(3)'s f_flag bits.
 enum {
     RW_O_PATH = 010000000,
+    RW_AT_EMPTY_PATH = 0x1000,
+    RW_UTIME_NOW = (1 << 30) - 1,
+    RW_UTIME_OMIT = (1 << 30) - 2,
     RW_ST_RDONLY = 1,
     RW_ST_NOSUID = 2,
     RW_ST_NODEV = 4,
@@ -68,6 +72,16 @@ int rw_pivot_root(const char *new_root, const char *put_old);
 /// openat2(2) with RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS: `path` is resolved as if `dirfd` were
 /// the root directory, so neither `..` nor a symlink can leave it. Returns the fd or -errno.
 int rw_open_in_root(int dirfd, const char *path, int flags);
+
+/// openat2(2) with the given RESOLVE_* bits (O_CLOEXEC added); the new fd, or -errno
+/// (-ENOSYS on a kernel without openat2).
+int rw_openat2(int dirfd, const char *path, int flags, unsigned int mode, unsigned long long resolve);
+
+/// RESOLVE_NO_MAGICLINKS, for rw_openat2.
+#define RW_RESOLVE_NO_MAGICLINKS 0x02ULL
+
+/// fstatfs(2)'s f_type for `fd`, or -errno.
+long rw_fd_fs_type(int fd);
 
 /// prctl(PR_SET_CHILD_SUBREAPER, on).
 int rw_set_child_subreaper(int on);
