@@ -125,12 +125,19 @@ struct GuestBoundaryTests {
         let execFifo = box.dir + "/exec-stdin"
         mkfifo(execFifo, 0o600)
         let execHolder = open(execFifo, O_RDWR | O_CLOEXEC)
-        defer { close(execHolder) }
         let execOut = box.dir + "/exec-out"
+        let execPidFile = box.dir + "/exec.pid"
         let waiting = Harness.spawn(
-            [Harness.binary, "--root", box.root, "exec", "-d", "boundary-exec", "/app.wasm", "wait"],
+            [Harness.binary, "--root", box.root, "exec", "-d", "--pid-file", execPidFile, "boundary-exec", "/app.wasm", "wait"],
             stdoutPath: execOut, stderrPath: box.dir + "/exec-err", stdinPath: execFifo)
         try #require(waiting.status == 0, "exec -d: \(Harness.read(box.dir + "/exec-err") ?? "")")
+        let execPid = try #require(Harness.read(execPidFile).flatMap { pid_t($0) })
+        Harness.adopt(execPid)
+        defer {
+            // The exec'd guest (a child of this process) ends at the end of its stdin.
+            close(execHolder)
+            #expect(Harness.waitFor(execPid, timeout: 10) == 0)
+        }
         try #require(Harness.eventually { (Harness.read(execOut) ?? "").contains("waiting") })
 
         let attack = box.runwasmCaptured(["exec", "boundary-exec", "/app.wasm", "all-processes"])
