@@ -156,6 +156,25 @@ public struct DeviceRulePlan: Equatable, Codable, Sendable {
     public var minor: Int64
     public var access: String
 
+    public init(allow: Bool, type: String, major: Int64, minor: Int64, access: String) {
+        self.allow = allow
+        self.type = type
+        self.major = major
+        self.minor = minor
+        self.access = access
+    }
+
+    /// What runc (1.1) allows in every container after the config's own rules, so that callers'
+    /// deny-all rule (Docker, podman, containerd's CRI, `runc spec`) still leaves the devices a
+    /// process needs: mknod of any device, null, random, full, tty, zero, urandom, the pty
+    /// slaves (136:*), ptmx and tun. Appended to the config's rules, so a config cannot take them
+    /// away, as with runc.
+    public static let runtimeDefaults: [DeviceRulePlan] = [
+        ("c", -1, -1, "m"), ("b", -1, -1, "m"), ("c", 1, 3, "rwm"), ("c", 1, 8, "rwm"), ("c", 1, 7, "rwm"),
+        ("c", 5, 0, "rwm"), ("c", 1, 5, "rwm"), ("c", 1, 9, "rwm"), ("c", 136, -1, "rwm"), ("c", 5, 2, "rwm"),
+        ("c", 10, 200, "rwm"),
+    ].map { DeviceRulePlan(allow: true, type: $0.0, major: $0.1, minor: $0.2, access: $0.3) }
+
     /// The cgroup v1 `devices.allow`/`devices.deny` line: `c 1:3 rwm`.
     public var line: String {
         func number(_ n: Int64) -> String { n < 0 ? "*" : String(n) }

@@ -184,7 +184,7 @@ public struct Cgroup: Codable, Sendable, Equatable {
             try set("cpuset", "cpuset.cpus", r.cpusetCpus)
             try set("cpuset", "cpuset.mems", r.cpusetMems)
             if !r.devices.isEmpty, let dir = directory(for: "devices") {
-                for rule in r.devices {
+                for rule in r.devices + DeviceRulePlan.runtimeDefaults {
                     try Cgroup.write(dir + (rule.allow ? "/devices.allow" : "/devices.deny"), rule.line)
                 }
             }

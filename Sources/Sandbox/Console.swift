@@ -8,7 +8,14 @@ public enum Console {
     /// Opens a pty, makes its slave fds 0-2 and the controlling terminal, and returns the master.
     static func attach(size: (rows: UInt16, cols: UInt16)?) throws -> Int32 {
         var name = [CChar](repeating: 0, count: 128)
-        let master = try Sys.check(rw_open_pty(&name, name.count), "open", "/dev/ptmx (a terminal needs a devpts mount at /dev/pts)")
+        let r = rw_open_pty(&name, name.count)
+        // Name the likely cause: no devpts mounted, or a device rule that denies the pty.
+        let why = switch -r {
+        case ENOENT, ENODEV: " (a terminal needs a devpts mount at /dev/pts)"
+        case EPERM, EACCES: " (not permitted by the device cgroup or the node's mode)"
+        default: ""
+        }
+        let master = try Sys.check(r, "open", "/dev/ptmx" + why)
         do {
             let slavePath = String(cString: name)
             let slave = try Sys.open(slavePath, O_RDWR | O_NOCTTY)

@@ -5,27 +5,13 @@ import Testing
 
 @Suite("console, info verbs and the pod sandbox", .serialized, .timeLimit(.minutes(2)))
 struct ConsoleAndInfoTests {
-    /// A listening AF_UNIX stream socket at `path`, as containerd and conmon make one.
-    func listen(_ path: String) throws -> Int32 {
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        var addr = sockaddr_un()
-        addr.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8CString)
-        withUnsafeMutableBytes(of: &addr.sun_path) { buf in for (i, c) in bytes.enumerated() { buf[i] = UInt8(bitPattern: c) } }
-        let r = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        try #require(r == 0 && Glibc.listen(fd, 1) == 0)
-        return fd
-    }
-
     @Test("terminal: the pty master arrives over --console-socket as one SCM_RIGHTS fd, with the config's size")
     func consoleSocket() throws {
         let box = Sandbox(module: Guests.hello())
         box.process["terminal"] = true
         box.process["consoleSize"] = ["height": 33, "width": 101]
         let socketPath = box.dir + "/console.sock"
-        let listener = try listen(socketPath)
+        let listener = try Harness.listenUnix(socketPath)
         defer { close(listener) }
         let pid = try box.create("tty", extra: ["--console-socket", socketPath])
         #expect(box.output == "", "the guest's output goes to the pty, not to create's stdout")

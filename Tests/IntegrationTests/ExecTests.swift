@@ -100,7 +100,7 @@ struct ExecTests {
         let (box, pid) = try runningBox("e4")
         Harness.write(box.rootfs + "/hello.wasm", Guests.hello("exec tty\n"))
         let socketPath = box.dir + "/exec-console.sock"
-        let listener = try ConsoleAndInfoTests().listen(socketPath)
+        let listener = try Harness.listenUnix(socketPath)
         defer { close(listener) }
         let pidFile = box.dir + "/tty.pid"
         let r = box.runwasm(["exec", "--detach", "--tty", "--console-socket", socketPath, "--pid-file", pidFile, "e4", "/hello.wasm"])

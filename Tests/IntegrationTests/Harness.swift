@@ -205,6 +205,25 @@ enum Harness {
         return fields.count > 1 ? pid_t(fields[1]) : nil
     }
 
+    /// A listening AF_UNIX stream socket at `path`, as containerd and conmon make one.
+    static func listenUnix(_ path: String) throws -> Int32 {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8CString)
+        withUnsafeMutableBytes(of: &addr.sun_path) { buf in for (i, c) in bytes.enumerated() { buf[i] = UInt8(bitPattern: c) } }
+        let r = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        try #require(r == 0 && Glibc.listen(fd, 1) == 0)
+        return fd
+    }
+
+    static func isDirectory(_ path: String) -> Bool {
+        var st = stat()
+        return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
+    }
+
     static func now() -> Double {
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC, &ts)
