@@ -468,6 +468,22 @@ int rw_set_command_line(const char *args, size_t args_len, const char *env, size
     return 0;
 }
 
+int rw_clear_original_environment(void) {
+    if (!layout_saved) return -ENODATA;
+    struct rw_mm_map m = saved_layout;
+    m.brk = (uint64_t)syscall(SYS_brk, 0);
+    m.env_start = m.arg_end;
+    m.env_end = m.arg_end;
+    m.auxv = 0;
+    m.auxv_size = 0;
+    m.exe_fd = (uint32_t)-1;
+    int rc = prctl(PR_SET_MM, PR_SET_MM_MAP, (unsigned long)&m, sizeof m, 0) < 0 ? -errno : 0;
+    if (saved_layout.env_end > saved_layout.env_start) {
+        memset((void *)(uintptr_t)saved_layout.env_start, 0, (size_t)(saved_layout.env_end - saved_layout.env_start));
+    }
+    return rc;
+}
+
 static void overwrite_area(uint64_t start, uint64_t end, const char *text, size_t len) {
     if (start == 0 || end <= start) return;
     size_t room = (size_t)(end - start);

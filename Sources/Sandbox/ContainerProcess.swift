@@ -188,7 +188,9 @@ public enum ContainerProcess {
         try cgroup?.enter(placedByClone: placedInCgroup)
         _ = rw_set_process_name(name)
         // Read while /proc is the host's: the guest's command line replaces it before _start.
+        // The caller's environment goes at once (runwasm's own command line stays until then).
         try Sys.check(rw_save_memory_layout(), "read", "/proc/self/stat")
+        _ = rw_clear_original_environment()
         // What the caller left ignored stays ignored for the guest, as across execve.
         _ = rw_save_ignored_signals()
         try Sys.check(rw_exit_on_termination_signals(), "sigaction")

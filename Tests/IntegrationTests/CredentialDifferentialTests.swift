@@ -247,6 +247,9 @@ struct CredentialDifferentialTests {
         try #require(created.status == 0, "\(runtime) create: \(Harness.read(err) ?? "")")
         let pid = try #require(pid_t((Harness.read(dir + "/pid") ?? "").trimmingCharacters(in: .whitespacesAndNewlines)))
         Harness.adopt(pid)
+        // Created, not started: the caller's environment is not in the waiting process either.
+        let waiting = String(decoding: CGuest.readBytes("/proc/\(pid)/environ"), as: UTF8.self)
+        #expect(!waiting.contains("CALLER_SECRET"), "\(runtime): the created process shows the caller's environment")
         try #require(run(["start", id]).status == 0, "\(runtime) start: \(Harness.read(err) ?? "")")
         try #require(Harness.eventually { (Harness.read(out) ?? "").contains("running") }, "\(runtime): the program never ran: \(Harness.read(err) ?? "")")
         let view = ProcessView(pid)

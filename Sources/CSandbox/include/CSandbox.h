@@ -152,6 +152,11 @@ int rw_get_securebits(void);
 /// layout is inherited across fork and clone; call it while /proc is the host's.
 int rw_save_memory_layout(void);
 
+/// Zeroes the original environment strings (the saved layout's) in this process's memory and,
+/// with prctl(PR_SET_MM, PR_SET_MM_MAP), makes /proc/self/environ empty. The strings are zeroed
+/// even when the kernel refuses the map; returns its -errno then.
+int rw_clear_original_environment(void);
+
 /// What execve would leave in /proc/self/cmdline and /proc/self/environ: copies `args` (`args_len`
 /// bytes: each argument NUL-terminated) and `env` (each entry NUL-terminated) into a fresh
 /// read-only mapping that stays for the life of the process, and points the kernel's argument and
