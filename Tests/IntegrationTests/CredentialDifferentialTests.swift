@@ -363,3 +363,27 @@ extension CredentialDifferentialTests {
         #expect(actual.fds.filter { !["0", "1", "2"].contains($0.key) }.values.sorted() == ["/"], "runwasm's fds: \(actual.fds)")
     }
 }
+
+/// Issue 9, from inside: a guest run as uid 1000 with a caller's usual capability list can
+/// neither read a root-only file nor write into a root-owned directory (under runc its process
+/// has no effective capabilities; before the virtual execve the interpreter kept DAC_OVERRIDE).
+@Suite("a non-root guest's file access", .serialized, .timeLimit(.minutes(1)))
+struct NonRootGuestAccessTests {
+    @Test("uid 1000 with the CRI capability list is refused root's files")
+    func refused() throws {
+        let caps = CredentialCase.dockerDefault
+        for (id, args) in [("rd", ["/app.wasm", "read", "/secret"]), ("wr", ["/app.wasm", "write", "/rootdir/new", "x"])] {
+            let box = Sandbox(module: CGuest.module, args: args)
+            Harness.write(box.rootfs + "/secret", "root only", mode: 0o600)
+            Harness.mkdirs(box.rootfs + "/rootdir")
+            box.process["user"] = ["uid": 1000, "gid": 1000, "additionalGids": [1000]]
+            box.process["capabilities"] = ["bounding": caps, "effective": caps, "permitted": caps]
+            let r = box.runwasm(["run", "-b", box.bundle, id])
+            #expect(r.status == 1, "\(id): \(box.output) \(box.errors)")
+            // WasmKit reports the refused create as ENOENT, the refused read as EACCES.
+            #expect(box.output.contains(id == "rd" ? "error Permission denied" : ": error "), "\(id): \(box.output)")
+            #expect(!box.output.contains("root only"))
+            #expect(!Harness.exists(box.rootfs + "/rootdir/new"))
+        }
+    }
+}
