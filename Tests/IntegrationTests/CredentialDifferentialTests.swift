@@ -230,7 +230,7 @@ struct CredentialDifferentialTests {
         let dir = Harness.tempDir("diff-\(tag)")
         defer { Harness.removeTree(dir) }
         let id = "diff-\(tag)-\(getpid())"
-        let bundle = Self.bundle(dir, c, program: program, cgroup: "/runwasm-test-diff/\(id)")
+        let bundle = Self.bundle(dir, c, program: program, cgroup: "/runwasm-test-\(id)")
         let root = dir + "/state"
         let out = dir + "/stdout"
         let err = dir + "/stderr"
@@ -309,7 +309,7 @@ extension CredentialDifferentialTests {
         target.gid = 0
         target.additionalGids = []
         target.capabilities = nil
-        let bundle = Self.bundle(dir, target, program: program, cgroup: "/runwasm-test-diff/\(id)")
+        let bundle = Self.bundle(dir, target, program: program, cgroup: "/runwasm-test-\(id)")
         let callerEnv = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "CALLER_SECRET=do-not-leak"]
         func run(_ argv: [String]) -> ProcessResult {
             Self.spawn([runtime, "--root", root] + argv, environment: callerEnv, stdoutPath: out, stderrPath: err)
