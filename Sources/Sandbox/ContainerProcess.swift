@@ -187,6 +187,12 @@ public enum ContainerProcess {
     ) throws {
         try cgroup?.enter(placedByClone: placedInCgroup)
         _ = rw_set_process_name(name)
+        // Read while /proc is the host's: the guest's command line replaces it before _start.
+        // The caller's environment goes at once (runwasm's own command line stays until then).
+        try Sys.check(rw_save_memory_layout(), "read", "/proc/self/stat")
+        _ = rw_clear_original_environment()
+        // What the caller left ignored stays ignored for the guest, as across execve.
+        _ = rw_save_ignored_signals()
         try Sys.check(rw_exit_on_termination_signals(), "sigaction")
         _ = signal(SIGPIPE, SIG_IGN)
         var kept = keep
@@ -235,9 +241,11 @@ public enum ContainerProcess {
             try waitForStart(options.startSocket, hooks: plan.hooks.startContainer) {
                 // The last steps before the guest: give up privileges, then seccomp, last of all.
                 try Privileges.drop(plan.security, options.capabilities)
+                try Privileges.presentAsGuest(plan)
                 try Sys.check(rw_report_denied_syscalls(), "sigaction", "SIGSYS")
                 for program in options.seccomp { try program.load() }
             }
+            Privileges.restoreSIGPIPE()
             _exit(payload.run())
         } catch {
             try? channel.send("error:\(error)")
@@ -427,11 +435,13 @@ extension ContainerProcess {
             try payload.prepare(plan)
             try Privileges.applyRlimits(plan.security.rlimits)
             try Privileges.drop(plan.security, options.capabilities)
+            try Privileges.presentAsGuest(plan)
             try Sys.check(rw_report_denied_syscalls(), "sigaction", "SIGSYS")
             for program in options.seccomp { try program.load() }
             // Under seccomp now: write(2), which the interpreter filter allows.
             _ = Glibc.write(channel.fd, "ready", 5)
             channel.close()
+            Privileges.restoreSIGPIPE()
             _exit(payload.run())
         } catch {
             try? channel.send("error:\(error)")

@@ -62,8 +62,9 @@ public enum Privileges {
         try Sys.writeAll(fd, Array(String(adj).utf8), what: "/proc/self/oom_score_adj")
     }
 
-    /// Just before the guest runs: bounding set, user and groups, capability sets, ambient set,
-    /// umask and no_new_privs, in that order (the user change would otherwise clear the sets).
+    /// Just before the guest runs: the credentials a real execve would leave (see
+    /// `CapabilityTransition`): bounding set, user and groups, capability sets, ambient set, umask
+    /// and no_new_privs, in that order (the user change would otherwise clear the sets).
     static func drop(_ security: SecurityPlan, _ caps: ResolvedCapabilities) throws {
         let maxBits = cap_value_t(cap_max_bits())
         for cap in 0..<maxBits where !caps.bounding.contains(cap) {
@@ -81,23 +82,140 @@ public enum Privileges {
             try Sys.check(rw_set_keep_caps(0), "prctl(PR_SET_KEEPCAPS)")
         }
 
+        // What runc's process holds just before its execve: the config's sets, set with capset
+        // (whose rules the config must meet, as runc's must), the ambient ones the kernel lets
+        // it raise (runc skips the others), and the bounding set as it now is.
+        guard let current = cap_get_proc() else { throw SystemError("cap_get_proc") }
+        defer { cap_free(UnsafeMutableRawPointer(current)) }
+        func has(_ flag: cap_flag_t, _ cap: cap_value_t) -> Bool {
+            var value = CAP_CLEAR
+            return cap_get_flag(current, cap, flag, &value) == 0 && value == CAP_SET
+        }
+        let all = Array(0..<maxBits)
+        var before = CapabilitySets()
+        before.bounding = Set(all.filter { cap_get_bound($0) == 1 })
+        before.permitted = Set(caps.permitted)
+        before.effective = Set(caps.effective)
+        before.inheritable = Set(caps.inheritable)
+        before.ambient = Set(caps.ambient).intersection(before.permitted).intersection(before.inheritable)
+        let held = Set(all.filter { has(CAP_PERMITTED, $0) })
+        let heldInheritable = Set(all.filter { has(CAP_INHERITABLE, $0) })
+        for (field, ok) in [
+            ("effective", before.effective.isSubset(of: before.permitted)),
+            ("permitted", before.permitted.isSubset(of: held)),
+            ("inheritable", before.inheritable.isSubset(of: heldInheritable.union(before.bounding))),
+        ] where !ok {
+            throw SystemError("capset", "process.capabilities.\(field)", errno: EPERM)
+        }
+
+        let securebits = rw_get_securebits()
+        try Sys.check(securebits, "prctl(PR_GET_SECUREBITS)")
+        let root = (getuid() == 0 || geteuid() == 0) && securebits & 1 /* SECBIT_NOROOT */ == 0
+        var after = CapabilityTransition.execve(before, root: root, noNewPrivileges: security.noNewPrivileges)
+        // Never more than this process holds (only possible when runwasm itself runs with fewer
+        // permitted capabilities than its bounding set).
+        after.permitted.formIntersection(held)
+        after.effective.formIntersection(held)
+
         guard let state = cap_init() else { throw SystemError("cap_init") }
         defer { cap_free(UnsafeMutableRawPointer(state)) }
-        for (flag, list) in [(CAP_EFFECTIVE, caps.effective), (CAP_PERMITTED, caps.permitted), (CAP_INHERITABLE, caps.inheritable)] where !list.isEmpty {
+        for (flag, set) in [(CAP_EFFECTIVE, after.effective), (CAP_PERMITTED, after.permitted), (CAP_INHERITABLE, after.inheritable)] where !set.isEmpty {
+            let list = set.sorted()
             guard list.withUnsafeBufferPointer({ cap_set_flag(state, flag, Int32($0.count), $0.baseAddress, CAP_SET) }) == 0 else {
                 throw SystemError("cap_set_flag")
             }
         }
         guard cap_set_proc(state) == 0 else { throw SystemError("cap_set_proc", "process.capabilities") }
         _ = cap_reset_ambient()
-        // The kernel raises an ambient capability only when it is permitted and inheritable;
-        // like runc, skip the others (runc's own default spec lists ambient ones it cannot raise).
-        for cap in caps.ambient where caps.permitted.contains(cap) && caps.inheritable.contains(cap) {
+        for cap in after.ambient.sorted() {
             guard cap_set_ambient(cap, CAP_SET) == 0 else { throw SystemError("cap_set_ambient", "capability \(cap)") }
         }
         if let mask = user.umask { umask(mode_t(mask)) }
         // The interpreter never execs; no_new_privs also lets it load its seccomp filters
         // after giving up CAP_SYS_ADMIN.
         try Sys.check(rw_set_no_new_privs(), "prctl(PR_SET_NO_NEW_PRIVS)")
+    }
+
+    /// The rest of the virtual execve, after `drop` and before the seccomp filters: what
+    /// /proc/PID/cmdline, environ and comm show, and the signal dispositions and mask, as an
+    /// execve of `process.args[0]` would leave them. SIGTERM, SIGINT and SIGHUP keep runwasm's
+    /// handlers, and SIGPIPE stays ignored until `restoreSIGPIPE`, once the start handshake is over.
+    static func presentAsGuest(_ plan: ContainerPlan) throws {
+        // execve names the process after the last component of the file it ran (15 bytes).
+        let base = plan.args[0].split(separator: "/", omittingEmptySubsequences: true).last.map(String.init) ?? plan.args[0]
+        try Sys.check(rw_set_process_name(base), "prctl(PR_SET_NAME)")
+
+        let args = nulTerminated(plan.args)
+        let env = nulTerminated(plan.env)
+        let set = rw_set_command_line(args, args.count, env, env.count)
+        // Then the caller's command line and environment leave this process's memory too. If the
+        // kernel refused the new areas, they are overwritten in place with as much of the
+        // guest's as fits (the rest zeros): nothing of the caller's stays either way.
+        let scrub = set == 0
+            ? rw_overwrite_original_command_line(nil, 0, nil, 0)
+            : rw_overwrite_original_command_line(args, args.count, env, env.count)
+        try Sys.check(scrub, "clear", "the caller's command line and environment")
+
+        // A change of user made the process non-dumpable (its /proc/PID files root's, not
+        // ptraceable by its user); execve of a readable file makes it dumpable again.
+        try Sys.check(rw_set_dumpable(1), "prctl(PR_SET_DUMPABLE)")
+
+        let keep = [SIGTERM, SIGINT, SIGHUP, SIGPIPE]
+        try Sys.check(rw_default_signals_except(keep, keep.count), "sigaction", "default signal dispositions")
+    }
+
+    /// Each string followed by a NUL, as execve lays out argv and envp.
+    private static func nulTerminated(_ strings: [String]) -> [CChar] {
+        var bytes: [CChar] = []
+        for string in strings {
+            bytes += string.utf8.map { CChar(bitPattern: $0) }
+            bytes.append(0)
+        }
+        return bytes
+    }
+
+    /// The guest's SIGPIPE is the default one (or ignored, if runwasm's caller ignored it), as
+    /// after execve: the start handshake (which must
+    /// not be ended by a caller that went away) is over. A config's seccomp profile that denies
+    /// rt_sigaction leaves it ignored.
+    static func restoreSIGPIPE() {
+        _ = signal(SIGPIPE, rw_signal_was_ignored(SIGPIPE) == 1 ? SIG_IGN : SIG_DFL)
+    }
+}
+
+/// The capability sets of a process, as numbers.
+struct CapabilitySets: Equatable {
+    var bounding: Set<cap_value_t> = []
+    var effective: Set<cap_value_t> = []
+    var permitted: Set<cap_value_t> = []
+    var inheritable: Set<cap_value_t> = []
+    var ambient: Set<cap_value_t> = []
+}
+
+/// runc sets the config's capability sets with capset and then calls execve; the kernel then
+/// transforms them (security/commoncap.c, man 7 capabilities, "Transformation of capabilities
+/// during execve()"). runwasm never execs, so it sets the result itself. For a file with no file
+/// capabilities and no set-user-ID or set-group-ID bit:
+/// - ambient, inheritable and bounding sets are kept (ambient ⊆ permitted ∩ inheritable already);
+/// - a non-root process (and root under SECBIT_NOROOT): permitted = effective = ambient;
+/// - root (real or effective uid 0 in its user namespace): the file counts as having every
+///   capability permitted and inheritable, and effective: permitted = bounding ∪ inheritable ∪
+///   ambient, effective = permitted. Under no_new_privs a gain is refused: permitted is first
+///   limited to what the process held (the kernel's "downgrade"), then ambient is added.
+enum CapabilityTransition {
+    static func execve(_ before: CapabilitySets, root: Bool, noNewPrivileges: Bool) -> CapabilitySets {
+        var after = before
+        if root {
+            var permitted = before.bounding.union(before.inheritable)
+            if noNewPrivileges && !permitted.isSubset(of: before.permitted) {
+                permitted.formIntersection(before.permitted)
+            }
+            after.permitted = permitted.union(before.ambient)
+            after.effective = after.permitted
+        } else {
+            after.permitted = before.ambient
+            after.effective = before.ambient
+        }
+        return after
     }
 }

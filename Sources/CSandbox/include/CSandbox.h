@@ -155,4 +155,44 @@ int rw_set_no_new_privs(void);
 /// prctl(PR_SET_KEEPCAPS, on).
 int rw_set_keep_caps(int on);
 
+/// prctl(PR_SET_DUMPABLE, on).
+int rw_set_dumpable(int on);
+
+/// prctl(PR_GET_SECUREBITS): the securebits of this thread, or -errno.
+int rw_get_securebits(void);
+
+/// Reads this process's memory layout (fields 26-28 and 45-51 of /proc/self/stat: code, stack,
+/// data, brk start, argument and environment areas) and keeps it for the two calls below. The
+/// layout is inherited across fork and clone; call it while /proc is the host's.
+int rw_save_memory_layout(void);
+
+/// Zeroes the original environment strings (the saved layout's) in this process's memory and,
+/// with prctl(PR_SET_MM, PR_SET_MM_MAP), makes /proc/self/environ empty. The strings are zeroed
+/// even when the kernel refuses the map; returns its -errno then.
+int rw_clear_original_environment(void);
+
+/// What execve would leave in /proc/self/cmdline and /proc/self/environ: copies `args` (`args_len`
+/// bytes: each argument NUL-terminated) and `env` (each entry NUL-terminated) into a fresh
+/// read-only mapping that stays for the life of the process, and points the kernel's argument and
+/// environment areas at it with prctl(PR_SET_MM, PR_SET_MM_MAP), which needs no capability. The
+/// rest of the map is the saved layout and the current brk. -ENODATA without a saved layout.
+int rw_set_command_line(const char *args, size_t args_len, const char *env, size_t env_len);
+
+/// Zeroes the original argument and environment areas (the saved layout) in this process's memory
+/// and, when `args` or `env` is given, writes as much of it as fits there (whole bytes, the rest
+/// left zero). The fallback when PR_SET_MM_MAP is refused, and the scrub after it succeeded.
+int rw_overwrite_original_command_line(const char *args, size_t args_len, const char *env, size_t env_len);
+
+/// Notes which signals are ignored now (what the process's caller left ignored, before this
+/// process changes any), for rw_default_signals_except.
+int rw_save_ignored_signals(void);
+
+/// As execve does: every signal's disposition becomes the default, except that a signal noted
+/// ignored by rw_save_ignored_signals is ignored, and the `nkeep` signals in `keep` are left as
+/// they are; SIGKILL and SIGSTOP aside. Then unblocks all signals.
+int rw_default_signals_except(const int *keep, size_t nkeep);
+
+/// 1 if `sig` was noted ignored by rw_save_ignored_signals, else 0.
+int rw_signal_was_ignored(int sig);
+
 #endif
