@@ -311,8 +311,21 @@ public enum StartSocket {
         let r = withUnsafePointer(to: &addr) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
-        guard r == 0, Glibc.listen(fd, 4) == 0 else {
+        guard r == 0 else {
             let e = SystemError("bind", name)
+            close(fd)
+            throw e
+        }
+        // Only the owner of --root may connect (whoever connects can start the container, or
+        // hold the connection so that `start` waits): mode 0600 whatever the caller's umask, set
+        // before listen, so nobody can have connected in between.
+        guard fchmodat(dirFD, name, 0o600, 0) == 0 else {
+            let e = SystemError("chmod", name)
+            close(fd)
+            throw e
+        }
+        guard Glibc.listen(fd, 4) == 0 else {
+            let e = SystemError("listen", name)
             close(fd)
             throw e
         }

@@ -1,0 +1,95 @@
+// Issue 9: what a hostile tenant or an unlucky caller can make of `create` — the start socket's
+// mode, a create killed at any instant, entrypoints that are not files, capabilities the host
+// cannot grant, NUL bytes, oversized inputs, seccomp profiles that starve the interpreter, and
+// the confinement `runwasm spec` writes.
+
+import Foundation
+import Glibc
+import Testing
+
+@Suite("create: safety", .serialized, .timeLimit(.minutes(3)))
+struct CreateSafetyTests {
+    /// Expects create to fail with `message` on one line, in well under `seconds`, leaving
+    /// nothing under --root and no process of the container.
+    func expectCreateFails(
+        _ box: Sandbox, _ message: String, within seconds: Double = 20, extraArgs: [String] = [], prefix: [String] = [],
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) {
+        box.rewriteConfig()
+        let started = Harness.now()
+        let r = Harness.spawn(
+            prefix + [Harness.binary, "--root", box.root, "create", "--bundle", box.bundle, "--pid-file", box.dir + "/pid"] + extraArgs + ["bad"],
+            stdoutPath: box.stdout, stderrPath: box.stderr, timeout: seconds)
+        #expect(Harness.now() - started < seconds, "create returned at once", sourceLocation: sourceLocation)
+        #expect(r.status == 1, "status \(r.status)", sourceLocation: sourceLocation)
+        #expect(box.errors.contains(message), "stderr was: \(box.errors)", sourceLocation: sourceLocation)
+        #expect(box.errors.split(separator: "\n").count == 1, "one line: \(box.errors)", sourceLocation: sourceLocation)
+        #expect(box.leftovers.isEmpty, "nothing left under --root: \(box.leftovers)", sourceLocation: sourceLocation)
+        #expect(!Harness.exists(box.dir + "/pid"), "no pid file", sourceLocation: sourceLocation)
+        #expect(Harness.eventually(timeout: 5) { Self.processes(of: box).isEmpty }, "no process left", sourceLocation: sourceLocation)
+    }
+
+    /// Live processes whose command line names the sandbox's state root: runwasm itself and the
+    /// container processes it cloned (which keep its command line), whatever their name.
+    static func processes(of box: Sandbox) -> [pid_t] {
+        guard let dir = opendir("/proc") else { return [] }
+        defer { closedir(dir) }
+        var found: [pid_t] = []
+        while let e = readdir(dir) {
+            let name = withUnsafePointer(to: e.pointee.d_name) {
+                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+            }
+            guard let pid = pid_t(name), pid != getpid(), Harness.isAlive(pid) else { continue }
+            let cmdline = (Harness.read("/proc/\(pid)/cmdline") ?? "").split(separator: "\0").joined(separator: " ")
+            if cmdline.contains(box.root + " ") { found.append(pid) }
+        }
+        return found
+    }
+
+    /// The cgroup directories `cgroupPath` would have, in every hierarchy mounted under /sys/fs/cgroup.
+    static func cgroupDirectories(_ cgroupPath: String) -> [String] {
+        var dirs = ["/sys/fs/cgroup" + cgroupPath]
+        if let d = opendir("/sys/fs/cgroup") {
+            defer { closedir(d) }
+            while let e = readdir(d) {
+                let name = withUnsafePointer(to: e.pointee.d_name) {
+                    $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+                }
+                if !name.hasPrefix(".") { dirs.append("/sys/fs/cgroup/" + name + cgroupPath) }
+            }
+        }
+        return dirs
+    }
+
+    // MARK: - the start socket
+
+    @Test("the start socket is the root owner's alone (0600), whatever the caller's umask")
+    func startSocketMode() throws {
+        let box = Sandbox(module: Guests.hello("started\n"))
+        box.rewriteConfig()
+        let pidFile = box.dir + "/pid"
+        let r = Harness.spawn(
+            ["/bin/sh", "-c", "umask 000; exec \"$0\" \"$@\"", Harness.binary, "--root", box.root, "create", "--bundle", box.bundle,
+             "--pid-file", pidFile, "sock"],
+            stdoutPath: box.stdout, stderrPath: box.stderr)
+        try #require(r.status == 0, "create: \(box.errors)")
+        let pid = try #require(Harness.read(pidFile).flatMap { pid_t($0) })
+        Harness.adopt(pid)
+        let socket = box.root + "/sock/start.sock"
+        var st = stat()
+        try #require(lstat(socket, &st) == 0)
+        #expect(st.st_mode & 0o7777 == 0o600, "mode \(String(st.st_mode & 0o7777, radix: 8))")
+        // An unprivileged host user cannot connect (and so can neither start it nor hold the socket).
+        let connect = Harness.spawn([
+            "/usr/bin/setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", "/usr/bin/perl", "-MSocket", "-e",
+            "socket(S, PF_UNIX, SOCK_SEQPACKET, 0) or die; connect(S, pack_sockaddr_un($ARGV[0])) or do { print \"$!\"; exit 3 }; exit 0",
+            socket,
+        ])
+        #expect(connect.status == 3, "connect as uid 65534: status \(connect.status), \(connect.stdout) \(connect.stderr)")
+        #expect(connect.stdout == "Permission denied")
+        #expect(box.runwasm(["start", "sock"]).status == 0, "the owner still starts it: \(box.errors)")
+        #expect(Harness.waitFor(pid, timeout: 20) == 0)
+        #expect(box.output == "started\n")
+        #expect(box.runwasm(["delete", "sock"]).status == 0)
+    }
+}
