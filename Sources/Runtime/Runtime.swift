@@ -86,6 +86,8 @@ public final class Runtime {
             configBytes = try Sys.readFile(configPath)
         } catch let e as SystemError {
             throw RuntimeError("cannot read \(configPath): \(Sys.errorString(e.errno))")
+        } catch let e as Sys.LimitExceeded {
+            throw RuntimeError("config.json: \(configPath) is larger than \(Sys.byteCount(e.limit)), the largest config runwasm reads")
         }
         let plan = try ContainerPlan.load(configJSON: configBytes, bundle: bundle)
         if plan.terminal && options.consoleSocket == nil {

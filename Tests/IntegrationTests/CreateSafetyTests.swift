@@ -92,4 +92,46 @@ struct CreateSafetyTests {
         #expect(box.output == "started\n")
         #expect(box.runwasm(["delete", "sock"]).status == 0)
     }
+
+    // MARK: - entrypoints that are not regular files
+
+    @Test("a FIFO as process.args[0] is refused at once, naming it")
+    func fifoEntrypoint() {
+        let box = Sandbox(args: ["/fifo.wasm"])
+        #expect(mkfifo(box.rootfs + "/fifo.wasm", 0o644) == 0)
+        expectCreateFails(box, "process.args[0]: /fifo.wasm is a FIFO, not a regular file", within: 15)
+    }
+
+    @Test("a character device as process.args[0] is refused, naming it")
+    func deviceEntrypoint() {
+        let box = Sandbox(args: ["/null.wasm"])
+        #expect(mknod(box.rootfs + "/null.wasm", S_IFCHR | 0o666, dev_t(0x103)) == 0)
+        expectCreateFails(box, "process.args[0]: /null.wasm is a character device, not a regular file", within: 15)
+    }
+
+    // MARK: - sizes
+
+    @Test("a config over 64 MiB fails create, naming the limit")
+    func hugeConfig() {
+        let box = Sandbox(module: Guests.hello())
+        box.rewriteConfig()
+        // Valid JSON even when cut at 64 MiB: the padding is trailing white space.
+        let path = box.bundle + "/config.json"
+        let fd = open(path, O_WRONLY | O_APPEND)
+        let padding = [UInt8](repeating: 0x20, count: 1 << 20)
+        for _ in 0..<65 { _ = padding.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) } }
+        close(fd)
+        let r = box.runwasmCaptured(["create", "--bundle", box.bundle, "huge"])
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("is larger than 64 MiB, the largest config runwasm reads"), "stderr: \(r.stderr)")
+        #expect(box.leftovers.isEmpty)
+    }
+
+    @Test("a module over 1 GiB fails create, naming the limit")
+    func hugeModule() {
+        let box = Sandbox(module: Guests.hello())
+        // Sparse: the wasm header, then a hole up to 1 GiB + 1 byte.
+        #expect(truncate(box.rootfs + "/app.wasm", off_t(1 << 30) + 1) == 0)
+        expectCreateFails(box, "process.args[0]: /app.wasm is larger than 1 GiB, the largest module runwasm reads")
+    }
 }
