@@ -109,6 +109,19 @@ struct CreateSafetyTests {
         expectCreateFails(box, "process.args[0]: /null.wasm is a character device, not a regular file", within: 15)
     }
 
+    // MARK: - capabilities the host cannot grant
+
+    @Test("a capability outside runwasm's bounding set fails create, naming field and capability")
+    func capabilityOutsideBoundingSet() {
+        let box = Sandbox(module: Guests.hello())
+        var process = box.process
+        process["capabilities"] = ["bounding": ["CAP_KILL", "CAP_SYS_PTRACE"], "effective": ["CAP_KILL", "CAP_SYS_PTRACE"], "permitted": ["CAP_KILL", "CAP_SYS_PTRACE"]]
+        box.process = process
+        expectCreateFails(
+            box, "config.json: process.capabilities.effective[1]: CAP_SYS_PTRACE is not in runwasm's bounding set on this host",
+            prefix: ["/usr/bin/setpriv", "--bounding-set", "-sys_ptrace", "--"])
+    }
+
     // MARK: - sizes
 
     @Test("a config over 64 MiB fails create, naming the limit")
