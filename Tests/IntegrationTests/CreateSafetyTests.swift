@@ -122,6 +122,14 @@ struct CreateSafetyTests {
             prefix: ["/usr/bin/setpriv", "--bounding-set", "-sys_ptrace", "--"])
     }
 
+    // MARK: - NUL bytes
+
+    @Test("a NUL byte in process.args fails create, naming the field")
+    func nulInArgs() {
+        let box = Sandbox(module: Guests.hello(), args: ["/app.wasm", "a\u{0}b"])
+        expectCreateFails(box, "config.json: process.args[1]: contains a NUL byte")
+    }
+
     // MARK: - sizes
 
     @Test("a config over 64 MiB fails create, naming the limit")
