@@ -103,7 +103,10 @@ public final class Runtime {
         // Everything that can fail on the config is checked before anything is made.
         let capabilities = try Privileges.resolve(plan.security.capabilities)
         var seccomp = try plan.security.seccomp.map { [try Seccomp.compile($0)] } ?? []
-        if !plan.isPodSandbox { seccomp.append(try Seccomp.interpreterFilter()) }
+        if !plan.isPodSandbox {
+            if let profile = plan.security.seccomp { try Seccomp.checkInterpreterNeeds(profile) }
+            seccomp.append(try Seccomp.interpreterFilter())
+        }
         let cgroupPath = try Cgroup.resolvePath(plan.security.cgroupsPath, id: options.id, systemd: systemdCgroup)
 
         try store.makeDirectory(options.id)

@@ -155,4 +155,54 @@ struct CreateSafetyTests {
         #expect(truncate(box.rootfs + "/app.wasm", off_t(1 << 30) + 1) == 0)
         expectCreateFails(box, "process.args[0]: /app.wasm is larger than 1 GiB, the largest module runwasm reads")
     }
+
+    // MARK: - seccomp profiles
+
+    @Test("a seccomp profile that denies what the interpreter needs fails create, naming the call")
+    func seccompStarvesInterpreter() {
+        let box = Sandbox(module: Guests.hello())
+        var linux = box.config["linux"] as! [String: Any]
+        // Default errno; allows everything the interpreter calls but mmap and futex.
+        let allowed = [
+            "brk", "munmap", "mprotect", "madvise", "mremap", "read", "write", "readv", "writev", "pread64", "pwrite64", "lseek",
+            "close", "openat", "newfstatat", "fstat", "statx", "fcntl", "clock_gettime", "getrandom", "gettid", "getpid",
+            "rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "sigaltstack", "exit", "exit_group", "seccomp",
+        ]
+        linux["seccomp"] = [
+            "defaultAction": "SCMP_ACT_ERRNO", "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_AARCH64"],
+            "syscalls": [["names": allowed, "action": "SCMP_ACT_ALLOW"]],
+        ]
+        box.config["linux"] = linux
+        expectCreateFails(box, "config.json: linux.seccomp: the profile denies mmap, which the WebAssembly interpreter needs")
+
+        let explicit = Sandbox(module: Guests.hello())
+        var linux2 = explicit.config["linux"] as! [String: Any]
+        linux2["seccomp"] = ["defaultAction": "SCMP_ACT_ALLOW", "syscalls": [["names": ["futex"], "action": "SCMP_ACT_KILL"]]]
+        explicit.config["linux"] = linux2
+        expectCreateFails(explicit, "config.json: linux.seccomp: the profile denies futex, which the WebAssembly interpreter needs")
+    }
+
+    /// The callers' configs in ../shared/caller-configs (captured from Docker, containerd's CRI,
+    /// podman and runtime-tools), when this checkout has them.
+    static let callerConfigs: String = {
+        let root = #filePath.components(separatedBy: "/Tests/")[0]
+        return root + "/../shared/caller-configs"
+    }()
+
+    @Test(
+        "the callers' default seccomp profiles still pass",
+        .enabled(if: Harness.exists(CreateSafetyTests.callerConfigs + "/INDEX.md")),
+        arguments: ["docker/plain.json", "cri/seccomp-default-container.json", "podman/exec-target.json", "plain/runtime-tools-generate.json"])
+    func callerProfilesPass(file: String) throws {
+        let data = try #require(FileManager.default.contents(atPath: Self.callerConfigs + "/" + file))
+        let config = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        let profile = try #require((config["linux"] as? [String: Any])?["seccomp"] as? [String: Any], "\(file) has a profile")
+        let box = Sandbox(module: Guests.hello("profile ok\n"))
+        var linux = box.config["linux"] as! [String: Any]
+        linux["seccomp"] = profile
+        box.config["linux"] = linux
+        let r = box.runwasm(["run", "--bundle", box.bundle, "profile"])
+        #expect(r.status == 0, "\(file): \(box.errors)")
+        #expect(box.output == "profile ok\n")
+    }
 }
