@@ -205,4 +205,37 @@ struct CreateSafetyTests {
         #expect(r.status == 0, "\(file): \(box.errors)")
         #expect(box.output == "profile ok\n")
     }
+
+    // MARK: - runwasm spec
+
+    @Test(
+        "spec writes runc spec's confinement: capabilities, rlimits, noNewPrivileges, mounts, namespaces, masked and read-only paths",
+        .enabled(if: Harness.exists(CreateSafetyTests.callerConfigs + "/plain/runc-spec.json")))
+    func specMatchesRunc() throws {
+        let dir = Harness.tempDir("spec")
+        defer { Harness.removeTree(dir) }
+        #expect(Harness.spawn([Harness.binary, "spec", "--bundle", dir]).status == 0)
+        let ourData = try #require(FileManager.default.contents(atPath: dir + "/config.json"))
+        let ours = try #require(try JSONSerialization.jsonObject(with: ourData) as? NSDictionary)
+        let runcData = try #require(FileManager.default.contents(atPath: Self.callerConfigs + "/plain/runc-spec.json"))
+        let runc = try #require(try JSONSerialization.jsonObject(with: runcData) as? [String: Any])
+        // The documented differences (Sources/Runtime/Info.swift starterConfig): the module instead
+        // of sh, no terminal and so no TERM, runwasm's ociVersion and hostname, no device rule.
+        var expected = runc
+        var process = runc["process"] as! [String: Any]
+        process["args"] = ["/app.wasm"]
+        process["terminal"] = false
+        process["env"] = (process["env"] as! [String]).filter { !$0.hasPrefix("TERM=") }
+        expected["process"] = process
+        expected["ociVersion"] = ours["ociVersion"]
+        expected["hostname"] = "runwasm"
+        var linux = runc["linux"] as! [String: Any]
+        linux["resources"] = nil
+        expected["linux"] = linux
+        for key in Set(expected.keys).union(ours.allKeys.compactMap { $0 as? String }) {
+            let a = (expected[key]).map { NSDictionary(dictionary: ["v": $0]) }
+            let b = ours[key].map { NSDictionary(dictionary: ["v": $0]) }
+            #expect(a == b, "\(key): runwasm \(String(describing: ours[key])) vs runc \(String(describing: expected[key]))")
+        }
+    }
 }
