@@ -93,6 +93,67 @@ struct CreateSafetyTests {
         #expect(box.runwasm(["delete", "sock"]).status == 0)
     }
 
+    // MARK: - a create killed at any instant
+
+    @Test("a create SIGKILLed at any instant leaves a container that list sees and delete --force removes, or nothing")
+    func killedCreate() throws {
+        let box = Sandbox(module: Guests.hello())
+        let cgroupParent = "/runwasm-killtest-\(getpid())"
+        defer { for dir in Self.cgroupDirectories(cgroupParent) { rmdir(dir) } }
+        func create(_ id: String, killAfter delay: Double?) {
+            var linux = box.config["linux"] as! [String: Any]
+            linux["cgroupsPath"] = cgroupParent + "/" + id
+            box.config["linux"] = linux
+            box.rewriteConfig()
+            let argv = [Harness.binary, "--root", box.root, "create", "--bundle", box.bundle, "--pid-file", box.dir + "/\(id).pid", id]
+            // timeout(1) is the caller: it kills create (only create: --foreground) after `delay`
+            // and is the parent of the container process (CLONE_PARENT), so an orphan goes to
+            // init, not to this process.
+            let prefix = delay.map { ["/usr/bin/timeout", "--foreground", "-s", "KILL", String(format: "%.4f", $0)] }
+                ?? ["/usr/bin/timeout", "--foreground", "60"]
+            _ = Harness.spawn(prefix + argv, stdoutPath: box.stdout, stderrPath: box.stderr)
+        }
+        func expectClean(_ id: String, sourceLocation: SourceLocation = #_sourceLocation) {
+            let listed = box.runwasmCaptured(["list", "-q"]).stdout.split(separator: "\n").contains { $0 == id }
+            if listed {
+                #expect(box.state(id) != nil, "state sees what list sees", sourceLocation: sourceLocation)
+                let d = box.runwasmCaptured(["delete", "--force", id])
+                #expect(d.status == 0, "delete --force: \(d.stderr)", sourceLocation: sourceLocation)
+            } else {
+                let s = box.runwasmCaptured(["state", id])
+                #expect(s.status != 0 && s.stderr.contains("does not exist"), "not listed, so absent: \(s.stdout) \(s.stderr)", sourceLocation: sourceLocation)
+            }
+            #expect(Harness.eventually(timeout: 5) { Self.processes(of: box).isEmpty }, "no process of \(id) left", sourceLocation: sourceLocation)
+            let cgroups = Self.cgroupDirectories(cgroupParent + "/" + id).filter(Harness.exists)
+            #expect(cgroups.isEmpty, "no cgroup of \(id) left: \(cgroups)", sourceLocation: sourceLocation)
+            #expect(!Harness.exists(box.root + "/" + id), "no state directory of \(id) left", sourceLocation: sourceLocation)
+        }
+
+        // How long a whole create takes here (the median of three, through timeout(1)).
+        var durations: [Double] = []
+        for i in 0..<3 {
+            let started = Harness.now()
+            create("m\(i)", killAfter: nil)
+            durations.append(Harness.now() - started)
+            expectClean("m\(i)")
+        }
+        let full = durations.sorted()[1]
+
+        let kills = 48
+        var listedCount = 0
+        for i in 0..<kills {
+            // Spread over the whole create, and a little past its end.
+            create("k\(i)", killAfter: full * 1.2 * (Double(i) + 0.5) / Double(kills))
+            if box.runwasmCaptured(["list", "-q"]).stdout.split(separator: "\n").contains(where: { $0 == "k\(i)" }) { listedCount += 1 }
+            expectClean("k\(i)")
+        }
+        // A killed create's temporary directory (before its container had a name) goes with the next create.
+        create("last", killAfter: nil)
+        expectClean("last")
+        #expect(box.leftovers.isEmpty, "nothing at all under --root: \(box.leftovers)")
+        print("killedCreate: full create \(Int(full * 1000)) ms; \(listedCount) of \(kills) killed creates left a listed container")
+    }
+
     // MARK: - entrypoints that are not regular files
 
     @Test("a FIFO as process.args[0] is refused at once, naming it")

@@ -141,4 +141,8 @@ int rw_set_no_new_privs(void);
 /// prctl(PR_SET_KEEPCAPS, on).
 int rw_set_keep_caps(int on);
 
+/// renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE): fails with -EEXIST when `to`
+/// exists (a directory too, even empty), -EINVAL where the file system cannot do it.
+int rw_rename_noreplace(const char *from, const char *to);
+
 #endif
