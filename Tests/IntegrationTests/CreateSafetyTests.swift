@@ -154,6 +154,22 @@ struct CreateSafetyTests {
         print("killedCreate: full create \(Int(full * 1000)) ms; \(listedCount) of \(kills) killed creates left a listed container")
     }
 
+    @Test("while create runs, state and list show the container as creating, with its pid once cloned")
+    func creatingStatus() throws {
+        let box = Sandbox(module: Guests.hello())
+        // The prestart hook runs after the clone, while create holds the container's lock.
+        let script = "\"$0\" --root \"$1\" state c > \"$2\"/state.json; \"$0\" --root \"$1\" list > \"$2\"/list.txt"
+        box.config["hooks"] = ["prestart": [["path": "/bin/sh", "args": ["sh", "-c", script, Harness.binary, box.root, box.dir]]]]
+        let pid = try box.create("c")
+        let seen = try #require(Harness.read(box.dir + "/state.json").flatMap(Harness.json))
+        #expect(seen["status"] as? String == "creating")
+        #expect(seen["pid"] as? Int == Int(pid))
+        #expect(Harness.read(box.dir + "/list.txt")?.contains(" creating ") == true, "list: \(Harness.read(box.dir + "/list.txt") ?? "")")
+        #expect(box.state("c")?["status"] as? String == "created")
+        #expect(box.runwasm(["delete", "c"]).status == 0)
+        #expect(box.leftovers.isEmpty)
+    }
+
     // MARK: - entrypoints that are not regular files
 
     @Test("a FIFO as process.args[0] is refused at once, naming it")
