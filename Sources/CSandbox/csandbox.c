@@ -595,3 +595,7 @@ int rw_release_program_pages(void) {
     dl_iterate_phdr(release_readonly_segments, &result);
     return result;
 }
+
+int rw_rename_noreplace(const char *from, const char *to) {
+    return syscall(SYS_renameat2, AT_FDCWD, from, AT_FDCWD, to, 1 /* RENAME_NOREPLACE */) < 0 ? -errno : 0;
+}

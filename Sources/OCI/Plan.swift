@@ -142,6 +142,7 @@ extension ContainerPlan {
 
     /// Validates `spec` from the bundle at `bundle` (an absolute path).
     public init(spec: Spec, bundle: String) throws(ConfigError) {
+        try Self.refuseNULBytes(spec)
         let version = spec.ociVersion ?? ""
         guard Self.isSupported(ociVersion: version) else {
             throw ConfigError(

@@ -86,6 +86,7 @@ extension Runtime {
 
         let capabilities = try Privileges.resolve(plan.security.capabilities)
         var seccomp = try plan.security.seccomp.map { [try Seccomp.compile($0)] } ?? []
+        if let profile = plan.security.seccomp { try Seccomp.checkInterpreterNeeds(profile) }
         seccomp.append(try Seccomp.interpreterFilter())
         let consoleSocket = try o.consoleSocket.map { try Console.connect(Runtime.absolute($0)) }
         defer { if let consoleSocket { close(consoleSocket) } }

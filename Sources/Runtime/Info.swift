@@ -76,12 +76,20 @@ public enum Info {
         return doc.indented() + "\n"
     }
 
-    /// A starter `config.json`: the module `/app.wasm` in `rootfs`, in its own namespaces.
+    /// A starter `config.json`: what `runc spec` (1.1.5) writes, confinement included (the
+    /// default capabilities, NOFILE 1024, noNewPrivileges, its mounts and namespaces, masked and
+    /// read-only paths, among them /proc/sys), with these differences: the module `/app.wasm`
+    /// instead of `sh`; no terminal (and so no `TERM`), so that it runs without a console socket;
+    /// runwasm's ociVersion and hostname; and no `linux.resources.devices` deny-all rule, which
+    /// runwasm cannot apply on cgroup v2 (Docs/security.md).
     public static func starterConfig() -> JSONValue {
         func strings(_ items: [String]) -> JSONValue { .array(items.map { .string($0) }) }
         func mount(_ dest: String, _ type: String, _ source: String, _ options: [String]) -> JSONValue {
-            .object([("destination", .string(dest)), ("type", .string(type)), ("source", .string(source)), ("options", strings(options))])
+            var members: [(String, JSONValue)] = [("destination", .string(dest)), ("type", .string(type)), ("source", .string(source))]
+            if !options.isEmpty { members.append(("options", strings(options))) }
+            return .object(members)
         }
+        let capabilities = strings(["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"])
         return .object([
             ("ociVersion", .string(ContainerState.ociVersion)),
             (
@@ -92,6 +100,14 @@ public enum Info {
                     ("args", strings(["/app.wasm"])),
                     ("env", strings(["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"])),
                     ("cwd", .string("/")),
+                    (
+                        "capabilities",
+                        .object([
+                            ("bounding", capabilities), ("effective", capabilities), ("permitted", capabilities),
+                            ("ambient", capabilities),
+                        ])
+                    ),
+                    ("rlimits", .array([.object([("type", .string("RLIMIT_NOFILE")), ("hard", .int(1024)), ("soft", .int(1024))])])),
                     ("noNewPrivileges", .bool(true)),
                 ])
             ),
@@ -100,19 +116,27 @@ public enum Info {
             (
                 "mounts",
                 .array([
-                    mount("/proc", "proc", "proc", ["nosuid", "noexec", "nodev"]),
+                    mount("/proc", "proc", "proc", []),
                     mount("/dev", "tmpfs", "tmpfs", ["nosuid", "strictatime", "mode=755", "size=65536k"]),
-                    mount("/dev/pts", "devpts", "devpts", ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]),
-                    mount("/tmp", "tmpfs", "tmpfs", ["nosuid", "nodev", "mode=1777", "size=65536k"]),
+                    mount("/dev/pts", "devpts", "devpts", ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]),
+                    mount("/dev/shm", "tmpfs", "shm", ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]),
+                    mount("/dev/mqueue", "mqueue", "mqueue", ["nosuid", "noexec", "nodev"]),
+                    mount("/sys", "sysfs", "sysfs", ["nosuid", "noexec", "nodev", "ro"]),
+                    mount("/sys/fs/cgroup", "cgroup", "cgroup", ["nosuid", "noexec", "nodev", "relatime", "ro"]),
                 ])
             ),
             (
                 "linux",
                 .object([
+                    ("namespaces", .array(["pid", "network", "ipc", "uts", "mount"].map { .object([("type", .string($0))]) })),
                     (
-                        "namespaces",
-                        .array(["pid", "network", "ipc", "uts", "mount", "cgroup"].map { .object([("type", .string($0))]) })
-                    )
+                        "maskedPaths",
+                        strings([
+                            "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
+                            "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware", "/proc/scsi",
+                        ])
+                    ),
+                    ("readonlyPaths", strings(["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"])),
                 ])
             ),
         ])

@@ -86,6 +86,8 @@ public final class Runtime {
             configBytes = try Sys.readFile(configPath)
         } catch let e as SystemError {
             throw RuntimeError("cannot read \(configPath): \(Sys.errorString(e.errno))")
+        } catch let e as Sys.LimitExceeded {
+            throw RuntimeError("config.json: \(configPath) is larger than \(Sys.byteCount(e.limit)), the largest config runwasm reads")
         }
         let plan = try ContainerPlan.load(configJSON: configBytes, bundle: bundle)
         if plan.terminal && options.consoleSocket == nil {
@@ -101,16 +103,27 @@ public final class Runtime {
         // Everything that can fail on the config is checked before anything is made.
         let capabilities = try Privileges.resolve(plan.security.capabilities)
         var seccomp = try plan.security.seccomp.map { [try Seccomp.compile($0)] } ?? []
-        if !plan.isPodSandbox { seccomp.append(try Seccomp.interpreterFilter()) }
+        if !plan.isPodSandbox {
+            if let profile = plan.security.seccomp { try Seccomp.checkInterpreterNeeds(profile) }
+            seccomp.append(try Seccomp.interpreterFilter())
+        }
         let cgroupPath = try Cgroup.resolvePath(plan.security.cgroupsPath, id: options.id, systemd: systemdCgroup)
 
-        try store.makeDirectory(options.id)
+        // The record is saved before anything is made, with this process as its creator, and again
+        // with the container's pid once it exists: a create killed at any instant leaves a record
+        // of all it made (see `delete`), and the container process, which waits for the commit
+        // below after "ready", ends when this process does.
+        var record = ContainerRecord(
+            id: options.id, pid: 0, startTime: 0, bundle: bundle, rootfs: plan.rootfs,
+            created: Sys.rfc3339(Sys.realtimeNow(), nanoseconds: true), annotations: plan.annotations,
+            cgroup: try Cgroup.locate(path: cgroupPath), poststart: plan.hooks.poststart, poststop: plan.hooks.poststop,
+            owner: geteuid(), creator: .current())
+        let lock = try store.makeDirectory(options.id, record: record)
+        defer { close(lock) }
         var pid: Int32 = 0
         var ownsChild = !childOfCaller
         var cgroup: Cgroup?
         do {
-            let lock = try store.lock(options.id)
-            defer { close(lock) }
             let dir = try Sys.open(store.directory(options.id), O_RDONLY | O_DIRECTORY)
             defer { close(dir) }
             let consoleSocket = try options.consoleSocket.map { try Console.connect(Runtime.absolute($0)) }
@@ -132,14 +145,13 @@ public final class Runtime {
             defer { handle.close() }
             pid = handle.pid
             ownsChild = !childOfCaller
+            record.pid = pid
+            record.startTime = Sys.processInfo(pid)?.startTime ?? 0
+            record.cgroup = made
+            try store.save(record)
 
             try handle.waitForNamespaces()
             try handle.writeIDMappings(uid: plan.security.uidMappings, gid: plan.security.gidMappings)
-            let created = Sys.rfc3339(Sys.realtimeNow(), nanoseconds: true)
-            let record = ContainerRecord(
-                id: options.id, pid: pid, startTime: Sys.processInfo(pid)?.startTime ?? 0, bundle: bundle,
-                rootfs: plan.rootfs, created: created, annotations: plan.annotations, cgroup: cgroup,
-                poststart: plan.hooks.poststart, poststop: plan.hooks.poststop, owner: geteuid())
             let creating = record.state(.creating).hookJSON.compact()
             try HookRunner.run(plan.hooks.prestart, kind: "prestart", state: creating)
             try HookRunner.run(plan.hooks.createRuntime, kind: "createRuntime", state: creating)
@@ -151,8 +163,12 @@ public final class Runtime {
             }
             try handle.waitForReady()
 
+            // Commit: the record without its creator, the pid file, then the word that lets the
+            // container process go on waiting for start.
+            record.creator = nil
             try store.save(record)
             if let pidFile { try Sys.writeFileAtomically(pidFile, Array(String(pid).utf8)) }
+            try handle.commit()
             logger.debug("created \(options.id) with pid \(pid)")
             return record
         } catch {
@@ -291,6 +307,17 @@ public final class Runtime {
                 return
             }
             throw error
+        }
+        if record.creator != nil && !record.creator!.isAlive {
+            // What a create killed half-way left (its status is stopped): its process, if it
+            // still runs (it ends by itself once it sees its creator gone), cgroup and directory.
+            if record.pid > 0, Sys.processInfo(record.pid)?.startTime == record.startTime {
+                Glibc.kill(record.pid, SIGKILL)
+                waitUntilGone(record.pid, startTime: record.startTime)
+            }
+            record.cgroup?.remove()
+            store.remove(id)
+            return
         }
         let status = record.status
         if !status.canDelete && !force {

@@ -7,6 +7,7 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+import CSandbox
 import Glibc
 import OCI
 import Sandbox
@@ -14,7 +15,22 @@ import Sandbox
 /// What runwasm remembers about a container between invocations.
 struct ContainerRecord: Codable {
     enum CodingKeys: String, CodingKey {
-        case id, pid, startTime, bundle, rootfs, created, annotations, cgroup, poststart, poststop, owner
+        case id, pid, startTime, bundle, rootfs, created, annotations, cgroup, poststart, poststop, owner, creator
+    }
+
+    /// A process, named by its pid and start time (so that a reused pid is not mistaken for it).
+    struct Process: Codable, Equatable {
+        var pid: Int32
+        var startTime: UInt64
+
+        static func current() -> Process {
+            Process(pid: getpid(), startTime: Sys.processInfo(getpid())?.startTime ?? 0)
+        }
+
+        var isAlive: Bool {
+            guard let info = Sys.processInfo(pid) else { return false }
+            return info.alive && info.startTime == startTime
+        }
     }
 
     var id: String
@@ -33,9 +49,14 @@ struct ContainerRecord: Codable {
     var poststart: [HookPlan]
     var poststop: [HookPlan]
     var owner: UInt32
+    /// The `runwasm create` (or `run`) still making the container; nil once it committed (saved
+    /// the record without it). A record whose creator is gone was abandoned half-made: it counts
+    /// as stopped, and `delete` removes what it recorded (its process, cgroup and directory).
+    var creator: Process?
 
     /// The live status, read from /proc: a zombie or a reused pid counts as stopped.
     var status: ContainerStatus {
+        if let creator { return creator.isAlive ? .creating : .stopped }
         guard pid > 0, let info = Sys.processInfo(pid), info.alive, info.startTime == startTime else {
             return .stopped
         }
@@ -69,21 +90,69 @@ struct Store {
         guard id.utf8.count <= 1024 else { throw RuntimeError("invalid container id: longer than 1024 bytes") }
     }
 
-    /// Creates the container's directory; fails if the id is taken.
-    func makeDirectory(_ id: String) throws {
+    /// Makes the container's directory holding `record` (its state while creating) and its
+    /// lock, taken, and returns the lock's fd. The directory is filled under a temporary name
+    /// and then renamed to the id, so that a create killed at any instant leaves either no
+    /// container directory or one with a state file (which `state`, `list` and `delete` see).
+    /// Fails if the id is taken.
+    func makeDirectory(_ id: String, record: ContainerRecord) throws -> Int32 {
         try Sys.mkdirAll(root, mode: 0o711)
-        let dir = directory(id)
-        if mkdir(dir, 0o711) != 0 {
-            if errno == EEXIST { throw RuntimeError("container with given ID already exists") }
-            throw SystemError("mkdir", dir)
+        removeAbandonedTemporaries()
+        // `#` is not allowed in an id, so no container or verb ever sees this name.
+        let tmp = root + "/" + Self.temporaryPrefix + String(getpid())
+        Sys.removeAll(tmp)
+        guard mkdir(tmp, 0o711) == 0 else { throw SystemError("mkdir", tmp) }
+        let fd: Int32
+        do {
+            fd = try lock(path: tmp + "/" + Self.lockFile)
+        } catch {
+            Sys.removeAll(tmp)
+            throw error
         }
+        do {
+            try save(record, in: tmp)
+            let dir = directory(id)
+            var r = rw_rename_noreplace(tmp, dir)
+            if r == -EINVAL {
+                // A file system without RENAME_NOREPLACE: claim the name, then replace the empty
+                // directory (rename does that atomically).
+                if mkdir(dir, 0o711) != 0 { r = -errno } else { r = rename(tmp, dir) == 0 ? 0 : -errno }
+            }
+            if r == -EEXIST || r == -ENOTEMPTY { throw RuntimeError("container with given ID already exists") }
+            try Sys.check(r, "rename", "\(tmp) to \(dir)")
+        } catch {
+            close(fd)
+            Sys.removeAll(tmp)
+            throw error
+        }
+        return fd
+    }
+
+    static let temporaryPrefix = "#creating-"
+
+    /// Temporary directories of creates that were killed before they named their container.
+    private func removeAbandonedTemporaries() {
+        guard let dir = opendir(root) else { return }
+        var stale: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafePointer(to: entry.pointee.d_name) {
+                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+            }
+            guard name.hasPrefix(Self.temporaryPrefix), let pid = Int32(name.dropFirst(Self.temporaryPrefix.count)) else { continue }
+            if pid != getpid() && Sys.processInfo(pid) == nil { stale.append(name) }
+        }
+        closedir(dir)
+        for name in stale { Sys.removeAll(root + "/" + name) }
     }
 
     func exists(_ id: String) -> Bool { Sys.isDirectory(directory(id)) }
 
     /// Takes the container's lock (blocking) and returns its fd; close it to release.
     func lock(_ id: String) throws -> Int32 {
-        let path = directory(id) + "/" + Self.lockFile
+        try lock(path: directory(id) + "/" + Self.lockFile)
+    }
+
+    private func lock(path: String) throws -> Int32 {
         let fd = Glibc.open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard fd >= 0 else {
             if errno == ENOENT { throw RuntimeError("container does not exist") }
@@ -116,10 +185,14 @@ struct Store {
     }
 
     func save(_ record: ContainerRecord) throws {
+        try save(record, in: directory(record.id))
+    }
+
+    private func save(_ record: ContainerRecord, in dir: String) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let data = try encoder.encode(record)
-        try Sys.writeFileAtomically(directory(record.id) + "/" + Self.stateFile, Array(data), mode: 0o600)
+        try Sys.writeFileAtomically(dir + "/" + Self.stateFile, Array(data), mode: 0o600)
     }
 
     func remove(_ id: String) {
@@ -135,7 +208,9 @@ struct Store {
             let name = withUnsafePointer(to: entry.pointee.d_name) {
                 $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
             }
-            if name != "." && name != ".." && Sys.isDirectory(root + "/" + name) { ids.append(name) }
+            if name != "." && name != ".." && (try? Store.validate(id: name)) != nil && Sys.isDirectory(root + "/" + name) {
+                ids.append(name)
+            }
         }
         return ids.sorted()
     }

@@ -12,6 +12,11 @@ import WasmHost
 /// RESOLVE_IN_ROOT so that nothing is followed out of it.
 enum Entrypoint {
     static let defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+    /// Opening must never wait (a FIFO would block until a writer comes) nor take a terminal:
+    /// the type is checked on the open fd, and O_NONBLOCK is cleared before reading.
+    static let openFlags = O_RDONLY | O_NONBLOCK | O_NOCTTY
+    /// The largest module runwasm reads.
+    static let sizeLimit = 1 << 30
 
     static func load(_ plan: ContainerPlan) throws -> (path: String, bytes: [UInt8]) {
         let arg0 = plan.args[0]
@@ -21,8 +26,9 @@ enum Entrypoint {
 
         if arg0.contains("/") {
             let path = absolute(arg0)
-            let fd = rw_open_in_root(root, path, O_RDONLY)
+            let fd = rw_open_in_root(root, path, openFlags)
             guard fd >= 0 else {
+                if fd == -ENXIO { throw notRegular(path, "a socket or a device without a driver") }
                 throw RuntimeError("\(path): \(Sys.errorString(-fd).lowercased()) in the container (process.args[0])")
             }
             return (path, try check(fd, path: path))
@@ -30,8 +36,9 @@ enum Entrypoint {
         let search = plan.environment["PATH"] ?? defaultPath
         for dir in search.split(separator: ":", omittingEmptySubsequences: false) {
             let path = absolute((dir.isEmpty ? "." : String(dir)) + "/" + arg0)
-            let fd = rw_open_in_root(root, path, O_RDONLY)
+            let fd = rw_open_in_root(root, path, openFlags)
             if fd == -ENOENT || fd == -ENOTDIR || fd == -EACCES { continue }
+            if fd == -ENXIO { throw notRegular(path, "a socket or a device without a driver") }
             guard fd >= 0 else { throw RuntimeError("\(path): \(Sys.errorString(-fd))") }
             var st = stat()
             if fstat(fd, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR {
@@ -43,6 +50,14 @@ enum Entrypoint {
         throw RuntimeError("\(arg0): executable file not found in $PATH (\(search)) in the container")
     }
 
+    private static func notRegular(_ path: String, _ kind: String) -> RuntimeError {
+        RuntimeError("process.args[0]: \(path) is \(kind), not a regular file; runwasm runs only WebAssembly modules")
+    }
+
+    private static func tooLarge(_ path: String) -> RuntimeError {
+        RuntimeError("process.args[0]: \(path) is larger than 1 GiB, the largest module runwasm reads")
+    }
+
     /// Reads the file at `fd` (and closes it) if it is a core WebAssembly module.
     private static func check(_ fd: Int32, path: String) throws -> [UInt8] {
         defer { close(fd) }
@@ -51,10 +66,23 @@ enum Entrypoint {
         if (st.st_mode & S_IFMT) == S_IFDIR {
             throw RuntimeError("\(path) is a directory, not a WebAssembly module; runwasm runs only WebAssembly")
         }
-        guard (st.st_mode & S_IFMT) == S_IFREG else {
-            throw RuntimeError("\(path) is not a regular file, not a WebAssembly module; runwasm runs only WebAssembly")
+        switch st.st_mode & S_IFMT {
+        case S_IFREG: break
+        case S_IFIFO: throw notRegular(path, "a FIFO")
+        case S_IFCHR: throw notRegular(path, "a character device")
+        case S_IFBLK: throw notRegular(path, "a block device")
+        case S_IFSOCK: throw notRegular(path, "a socket")
+        default: throw notRegular(path, "not a regular file")
         }
-        let bytes = try Sys.readAll(fd, limit: 1 << 30, what: path)
+        guard st.st_size <= sizeLimit else { throw tooLarge(path) }
+        let flags = fcntl(fd, F_GETFL)
+        guard flags >= 0, fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) == 0 else { throw SystemError("fcntl", path) }
+        let bytes: [UInt8]
+        do {
+            bytes = try Sys.readAll(fd, limit: sizeLimit, what: path)
+        } catch is Sys.LimitExceeded {
+            throw tooLarge(path)
+        }
         let kind = BinaryKind.classify(Array(bytes.prefix(256)))
         switch kind {
         case .coreModule:

@@ -78,6 +78,14 @@ public struct Cgroup: Codable, Sendable, Equatable {
         return path
     }
 
+    /// The cgroup at `path` (in every v1 hierarchy), made or not.
+    public static func locate(path: String) throws -> Cgroup {
+        let (version, roots) = try hierarchies()
+        var dirs: [String: String] = [:]
+        for (controllers, root) in roots { dirs[controllers] = Path.clean(root + "/" + path) }
+        return Cgroup(version: version, path: path, directories: dirs)
+    }
+
     /// Creates the cgroup (in every v1 hierarchy) and applies `resources`. The container process
     /// enters it as it starts (`entry()`), before anything of the container runs.
     public static func create(path: String, resources: ResourcesPlan) throws -> Cgroup {

@@ -6,7 +6,9 @@
 //   child → "ns-ready"                  namespaces joined; the parent runs prestart/createRuntime hooks
 //   parent → "go:<state json>"          the child mounts, runs createContainer hooks, pivots
 //   child → "console" + fd              (terminal only) the pty master, for --console-socket
-//   child → "ready"                     the module is loaded; create may return
+//   child → "ready"                     the module is loaded
+//   parent → "commit"                   the state is saved; create returns. Without it (end of
+//                                       file: the parent died) the child exits
 //   child → "error:<message>"           at any step; the child then exits
 // `start` then connects to the start socket and sends "start:<state json>"; the child runs the
 // startContainer hooks and answers "ok" (then runs the guest) or "error:<message>".
@@ -98,6 +100,9 @@ public struct ContainerHandle {
     }
 
     public func waitForReady() throws { _ = try expect("ready") }
+
+    /// Tells the container process that create has saved it: only then does it wait for start.
+    public func commit() throws { try channel.send("commit") }
 
     public func close() { channel.close() }
 }
@@ -236,7 +241,9 @@ public enum ContainerProcess {
             try attachConsole(plan, channel)
             try payload.prepare(plan)
             try channel.send("ready")
-
+            // A create that dies before it has saved this container must not leave it running
+            // unseen: without the parent's commit (end of file once the parent is gone) it ends.
+            guard let (commit, _) = try channel.receive(), commit == "commit" else { _exit(1) }
             channel.close()
             try waitForStart(options.startSocket, hooks: plan.hooks.startContainer) {
                 // The last steps before the guest: give up privileges, then seccomp, last of all.
@@ -319,8 +326,21 @@ public enum StartSocket {
         let r = withUnsafePointer(to: &addr) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
-        guard r == 0, Glibc.listen(fd, 4) == 0 else {
+        guard r == 0 else {
             let e = SystemError("bind", name)
+            close(fd)
+            throw e
+        }
+        // Only the owner of --root may connect (whoever connects can start the container, or
+        // hold the connection so that `start` waits): mode 0600 whatever the caller's umask, set
+        // before listen, so nobody can have connected in between.
+        guard fchmodat(dirFD, name, 0o600, 0) == 0 else {
+            let e = SystemError("chmod", name)
+            close(fd)
+            throw e
+        }
+        guard Glibc.listen(fd, 4) == 0 else {
+            let e = SystemError("listen", name)
             close(fd)
             throw e
         }

@@ -41,7 +41,37 @@ public enum Privileges {
         r.inheritable = try values(plan.inheritable, "inheritable")
         r.permitted = try values(plan.permitted, "permitted")
         r.ambient = try values(plan.ambient, "ambient")
+        try checkGrantable(r, plan)
         return r
+    }
+
+    /// Refuses, at create, a capability the container is to hold (effective, permitted or
+    /// inheritable) that this process's bounding set lacks, or that this kernel does not know:
+    /// the kernel would refuse it only at start (cap_set_proc: EPERM), after create reported
+    /// success. A bounding set may list such capabilities: dropping them is a no-op, as with runc.
+    /// (Ambient capabilities are raised only when permitted and inheritable, so they are covered.)
+    static func checkGrantable(_ r: ResolvedCapabilities, _ plan: CapabilitiesPlan) throws {
+        for (field, values, names) in [
+            ("effective", r.effective, plan.effective), ("permitted", r.permitted, plan.permitted),
+            ("inheritable", r.inheritable, plan.inheritable),
+        ] {
+            for (i, cap) in values.enumerated() {
+                let bound = cap_get_bound(cap)
+                if bound > 0 { continue }
+                let what = "config.json: process.capabilities.\(field)[\(i)]: \(names[i])"
+                if bound < 0 {
+                    throw RuntimeError("\(what) is not a capability of this kernel (its last is \(lastCapability()))")
+                }
+                throw RuntimeError("\(what) is not in runwasm's bounding set on this host, so the container cannot have it")
+            }
+        }
+    }
+
+    /// The highest capability number this kernel knows.
+    static func lastCapability() -> cap_value_t {
+        var cap = cap_value_t(0)
+        while cap < 64 && cap_get_bound(cap + 1) >= 0 { cap += 1 }
+        return cap
     }
 
     /// `process.rlimits`, for this process and what it starts.

@@ -77,6 +77,41 @@ public enum Seccomp {
         return SeccompProgram(bpf: try export(ctx), flags: plan.flags)
     }
 
+    /// What the interpreter itself calls to run at all, whatever the guest does: memory, locks,
+    /// signals, exit, the `write` and `close` of start's reply, and `seccomp`, which loads
+    /// runwasm's own filter after the config's. A subset of `interpreterAllowList`, whose other
+    /// calls (files, clocks, poll, random) are made on the guest's behalf through WASI: a profile
+    /// may deny those, and the guest then sees the error or is stopped by the SIGSYS report.
+    public static let interpreterOwnCalls = [
+        "brk", "mmap", "munmap", "mprotect", "madvise", "mremap", "futex", "gettid", "getpid", "rt_sigaction",
+        "rt_sigprocmask", "rt_sigreturn", "sigaltstack", "restart_syscall", "write", "close", "exit", "exit_group", "seccomp",
+    ]
+
+    /// Refuses a config profile that denies a call of `interpreterOwnCalls` (the interpreter
+    /// would otherwise die of the failure, often with SIGSEGV and no message). Only what the
+    /// profile decides unconditionally is judged: a call's rule without argument conditions,
+    /// else the default action. A call the profile names only in rules with argument conditions
+    /// is let through: which arguments the interpreter passes is not known here (none of
+    /// Docker's, containerd's or podman's profiles has such a rule for these calls). ALLOW and
+    /// LOG let a call run; ERRNO, TRACE (no tracer: ENOSYS), TRAP and KILL do not.
+    public static func checkInterpreterNeeds(_ plan: SeccompPlan) throws {
+        func lets(_ action: SeccompAction) -> Bool { action == .allow || action == .log }
+        for name in interpreterOwnCalls where seccomp_syscall_resolve_name(name) != __NR_SCMP_ERROR {
+            let rules = plan.rules.filter { $0.names.contains(name) }
+            let action: SeccompAction
+            if let unconditional = rules.first(where: { $0.args.isEmpty }) {
+                action = unconditional.action
+            } else if rules.isEmpty {
+                action = plan.defaultAction
+            } else {
+                continue
+            }
+            guard lets(action) else {
+                throw RuntimeError("config.json: linux.seccomp: the profile denies \(name), which the WebAssembly interpreter needs")
+            }
+        }
+    }
+
     /// runwasm's own filter: default trap, only `interpreterAllowList` and the terminal ioctls.
     public static func interpreterFilter() throws -> SeccompProgram {
         guard let ctx = seccomp_init(SCMP_ACT_TRAP) else { throw RuntimeError("seccomp_init failed") }

@@ -71,17 +71,36 @@ public enum Sys {
         }
     }
 
+    /// More bytes than a read's limit: never a silent cut.
+    public struct LimitExceeded: Error, CustomStringConvertible {
+        public let what: String
+        public let limit: Int
+        public var description: String { "\(what) is larger than \(Sys.byteCount(limit)), the most runwasm reads" }
+    }
+
+    /// `1 GiB`, `64 MiB`, or bytes.
+    public static func byteCount(_ n: Int) -> String {
+        if n >= 1 << 30 && n % (1 << 30) == 0 { return "\(n >> 30) GiB" }
+        if n >= 1 << 20 && n % (1 << 20) == 0 { return "\(n >> 20) MiB" }
+        if n >= 1 << 10 && n % (1 << 10) == 0 { return "\(n >> 10) KiB" }
+        return "\(n) bytes"
+    }
+
+    /// Everything up to end of file; throws `LimitExceeded` if there are more than `limit` bytes.
     public static func readAll(_ fd: Int32, limit: Int = 64 << 20, what: String = "") throws -> [UInt8] {
         var result: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 65536)
-        while result.count < limit {
-            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+        while true {
+            // One byte past the limit tells a file of exactly `limit` bytes from a longer one.
+            let wanted = min(chunk.count, limit + 1 - result.count)
+            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, wanted) }
             if n < 0 {
                 if errno == EINTR { continue }
                 throw SystemError("read", what)
             }
             if n == 0 { break }
             result.append(contentsOf: chunk[0..<n])
+            if result.count > limit { throw LimitExceeded(what: what, limit: limit) }
         }
         return result
     }

@@ -195,4 +195,8 @@ int rw_default_signals_except(const int *keep, size_t nkeep);
 /// 1 if `sig` was noted ignored by rw_save_ignored_signals, else 0.
 int rw_signal_was_ignored(int sig);
 
+/// renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE): fails with -EEXIST when `to`
+/// exists (a directory too, even empty), -EINVAL where the file system cannot do it.
+int rw_rename_noreplace(const char *from, const char *to);
+
 #endif
