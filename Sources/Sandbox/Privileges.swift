@@ -160,7 +160,8 @@ public enum Privileges {
         for cap in after.ambient.sorted() {
             guard cap_set_ambient(cap, CAP_SET) == 0 else { throw SystemError("cap_set_ambient", "capability \(cap)") }
         }
-        if let mask = user.umask { umask(mode_t(mask)) }
+        // runc sets 0022 when the config has no umask, whatever its caller's was.
+        umask(mode_t(user.umask ?? 0o022))
         // The interpreter never execs; no_new_privs also lets it load its seccomp filters
         // after giving up CAP_SYS_ADMIN.
         try Sys.check(rw_set_no_new_privs(), "prctl(PR_SET_NO_NEW_PRIVS)")
