@@ -36,7 +36,7 @@ struct ConfinementTests {
         #expect(s["Seccomp_filters"] == "1", "runwasm's interpreter filter")
         #expect(s["NoNewPrivs"] == "1")
         // CAP_CHOWN = 0, CAP_KILL = 5, CAP_NET_BIND_SERVICE = 10. Root's effective set after
-        // runc's execve is its permitted set (Docs/virtual-execve.md), not the config's list.
+        // runc's execve is its permitted set (Docs/security.md, The virtual execve), not the config's list.
         #expect(s["CapBnd"] == "0000000000000421")
         #expect(s["CapEff"] == "0000000000000420")
         #expect(s["CapPrm"] == "0000000000000420")

@@ -267,7 +267,7 @@ struct CredentialDifferentialTests {
         for field in ["Uid", "Gid", "Groups", "CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb", "SigBlk", "SigIgn"] {
             #expect(actual.status[field] == expected.status[field], "\(field): runwasm \(actual.status[field] ?? "-"), runc \(expected.status[field] ?? "-")")
         }
-        // runwasm always sets no_new_privs (Docs/virtual-execve.md); runc only when asked.
+        // runwasm always sets no_new_privs (Docs/security.md, The virtual execve); runc only when asked.
         #expect(expected.status["NoNewPrivs"] == (c.noNewPrivileges ? "1" : "0"))
         #expect(actual.status["NoNewPrivs"] == "1")
         // runwasm's handlers: SIGHUP, SIGINT, SIGTERM (end the process, even as PID 1), SIGSYS

@@ -97,6 +97,43 @@ struct GuestBoundaryTests {
         #expect(out.contains("read /proc/meminfo: ok MemTotal:"), "global /proc files stay readable:\n\(out)")
     }
 
+    /// path_open on the `/` preopen (fd 3), straight from WebAssembly: `path` with the rights
+    /// to read and write and the lookup flag to follow symlinks; exits with the WASI errno (0
+    /// if it opened, after trying one fd_pwrite of 8 bytes at offset 4096).
+    static func rawOpen(_ path: String) -> [UInt8] {
+        Guests.wasm("""
+            (module
+              (import "wasi_snapshot_preview1" "path_open"
+                (func $path_open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
+              (import "wasi_snapshot_preview1" "fd_pwrite" (func $fd_pwrite (param i32 i32 i32 i64 i32) (result i32)))
+              (import "wasi_snapshot_preview1" "proc_exit" (func $proc_exit (param i32)))
+              (memory (export "memory") 1)
+              (data (i32.const 64) "\(path)")
+              (func (export "_start")
+                (local $errno i32)
+                ;; dirfd 3, follow symlinks, path, no oflags, rights FD_READ|FD_SEEK|FD_WRITE, fd out at 0
+                (local.set $errno (call $path_open (i32.const 3) (i32.const 1) (i32.const 64) (i32.const \(path.utf8.count))
+                  (i32.const 0) (i64.const 0x46) (i64.const 0) (i32.const 0) (i32.const 0)))
+                (if (i32.eqz (local.get $errno))
+                  (then
+                    (i32.store (i32.const 16) (i32.const 32))
+                    (i32.store (i32.const 20) (i32.const 8))
+                    (drop (call $fd_pwrite (i32.load (i32.const 0)) (i32.const 16) (i32.const 1) (i64.const 4096) (i32.const 24)))))
+                (call $proc_exit (local.get $errno))))
+            """)
+    }
+
+    @Test("straight from WebAssembly, path_open of the interpreter's memory is refused", arguments: [
+        "proc/self/mem", "proc/1/mem", "proc/thread-self/mem", "proc/self/task/1/mem", "proc/self/../self/mem", "dev/fd/../mem",
+    ])
+    func rawPathOpen(_ path: String) throws {
+        let box = Sandbox(module: Self.rawOpen(path))
+        Harness.mkdirs(box.rootfs + "/proc")
+        Harness.mkdirs(box.rootfs + "/dev")
+        let r = box.runwasm(["run", "-b", box.bundle, "raw"])
+        #expect(r.status == 2, "WASI EACCES (2) for \(path); stderr: \(box.errors)")
+    }
+
     @Test("no route between the container's process and an exec'd one, either way")
     func execProcesses() throws {
         let box = probeSandbox(["wait", "all-processes"], as: .root)
