@@ -114,8 +114,27 @@ public struct ContainerPlan: Sendable {
     /// Seccomp, capabilities, user, rlimits, paths, sysctls, id mappings, cgroup and resources.
     public var security: SecurityPlan
 
-    /// The environment the guest sees: `process.env` with later duplicates replacing earlier ones,
-    /// as a shell would leave them.
+    /// What runc's process gets as its environment: `process.env` with one entry per name, in
+    /// the place of the name's first entry and with its last value, then `HOME` (`home`, the
+    /// user's home directory in the image) when the config sets none. (Entries without `=` fail
+    /// `create`.)
+    public func execEnvironment(home: String) -> [String] {
+        var order: [String] = []
+        var values: [String: String] = [:]
+        for entry in env {
+            guard let eq = entry.firstIndex(of: "=") else { continue }
+            let name = String(entry[..<eq])
+            if values[name] == nil { order.append(name) }
+            values[name] = String(entry[entry.index(after: eq)...])
+        }
+        if values["HOME"] == nil {
+            order.append("HOME")
+            values["HOME"] = home
+        }
+        return order.map { "\($0)=\(values[$0]!)" }
+    }
+
+    /// `process.env` by name, later duplicates replacing earlier ones, as a shell would leave them.
     public var environment: [String: String] {
         var result: [String: String] = [:]
         for entry in env {

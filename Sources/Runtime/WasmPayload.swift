@@ -100,9 +100,9 @@ final class WasmPayload: ContainerPayload {
 
     func prepare(_ plan: ContainerPlan) throws {
         let (path, bytes) = try Entrypoint.load(plan)
-        var environment = plan.environment
+        var environment = plan.env
         // WASI preview 1 has no working directory; PWD is the convention guests use to learn it.
-        if environment["PWD"] == nil { environment["PWD"] = plan.cwd }
+        if !environment.contains(where: { $0.hasPrefix("PWD=") }) { environment.append("PWD=" + plan.cwd) }
         var options = GuestOptions(args: plan.args, environment: environment, preopens: [(guest: "/", host: "/")])
         options.memoryLimit = plan.security.resources.memoryLimit.flatMap(WasmPayload.linearMemoryCap)
         do {

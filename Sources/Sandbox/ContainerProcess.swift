@@ -209,7 +209,7 @@ public enum ContainerProcess {
         _ options: SpawnOptions, payload: any ContainerPayload, channel: Channel,
         joins: [(fd: Int32, kind: NamespaceKind, path: String)], placedInCgroup: Bool
     ) -> Never {
-        let plan = options.plan
+        var plan = options.plan
         do {
             try beginChild(
                 name: "runwasm:init", cgroup: options.cgroup, placedInCgroup: placedInCgroup,
@@ -238,6 +238,7 @@ public enum ContainerProcess {
             try Rootfs.finish(plan)
             _ = try? Sys.mkdirAll(plan.cwd)
             guard chdir(plan.cwd) == 0 else { throw SystemError("chdir", "process.cwd \(plan.cwd)") }
+            plan.env = plan.execEnvironment(home: Privileges.homeDirectory(uid: plan.security.user.uid))
             try attachConsole(plan, channel)
             try payload.prepare(plan)
             try channel.send("ready")
@@ -436,7 +437,7 @@ extension ContainerProcess {
         _ options: ExecSpawnOptions, payload: any ContainerPayload, channel: Channel,
         joins: [(fd: Int32, kind: NamespaceKind, path: String)], placedInCgroup: Bool
     ) -> Never {
-        let plan = options.plan
+        var plan = options.plan
         do {
             try beginChild(
                 name: "runwasm:exec", cgroup: options.cgroup, placedInCgroup: placedInCgroup,
@@ -451,6 +452,7 @@ extension ContainerProcess {
             try channel.send("ns-ready")
             guard let (go, _) = try channel.receive(), go.hasPrefix("go:") else { _exit(1) }
             guard chdir(plan.cwd) == 0 else { throw SystemError("chdir", "process.cwd \(plan.cwd)") }
+            plan.env = plan.execEnvironment(home: Privileges.homeDirectory(uid: plan.security.user.uid))
             try attachConsole(plan, channel)
             try payload.prepare(plan)
             try Privileges.applyRlimits(plan.security.rlimits)

@@ -74,6 +74,25 @@ public enum Privileges {
         return cap
     }
 
+    /// The home directory of `uid` in the container's /etc/passwd (read after pivot_root), or
+    /// `/` when it has none, as runc sets HOME. A passwd that is not a regular file is not read.
+    public static func homeDirectory(uid: UInt32) -> String {
+        guard let fd = try? Sys.open("/etc/passwd", O_RDONLY | O_NONBLOCK | O_NOCTTY) else { return "/" }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, let bytes = try? Sys.readAll(fd, limit: 16 << 20) else {
+            return "/"
+        }
+        for line in bytes.split(separator: UInt8(ascii: "\n")) {
+            // name:password:uid:gid:gecos:home:shell
+            let fields = line.split(separator: UInt8(ascii: ":"), omittingEmptySubsequences: false)
+            guard fields.count >= 6, UInt32(String(decoding: fields[2], as: UTF8.self)) == uid else { continue }
+            let home = String(decoding: fields[5], as: UTF8.self)
+            return home.isEmpty ? "/" : home
+        }
+        return "/"
+    }
+
     /// `process.rlimits`, for this process and what it starts.
     static func applyRlimits(_ rlimits: [RlimitPlan]) throws {
         for limit in rlimits {

@@ -88,7 +88,8 @@ public enum GuestExit: Equatable, Sendable {
 
 public struct GuestOptions: Sendable {
     public var args: [String]
-    public var environment: [String: String]
+    /// "NAME=value" entries, in the order the guest sees them.
+    public var environment: [String]
     /// Guest path and host path of each preopened directory, in fd order from 3.
     public var preopens: [(guest: String, host: String)]
     public var stdin: Int32 = 0
@@ -97,7 +98,7 @@ public struct GuestOptions: Sendable {
     /// The most linear memory the guest may have, in bytes; a `memory.grow` past it returns -1.
     public var memoryLimit: Int?
 
-    public init(args: [String], environment: [String: String], preopens: [(guest: String, host: String)]) {
+    public init(args: [String], environment: [String], preopens: [(guest: String, host: String)]) {
         self.args = args
         self.environment = environment
         self.preopens = preopens
@@ -142,9 +143,10 @@ public final class PreparedGuest {
         if let limit = options.memoryLimit { store.resourceLimiter = MemoryCap(bytes: limit, tables: shape.tableCount) }
         let fileSystem = ContainerFileSystem(stdio: [options.stdin, options.stdout, options.stderr])
         do {
+            // WASI's own environment is replaced below by the ordered one.
             wasi = try WASIBridgeToHost(
                 args: options.args,
-                environment: options.environment,
+                environment: [:],
                 fileSystem: .custom { fileSystem }
                     .withStdio(
                         stdin: ContainerFile(fd: options.stdin, access: .read, borrowed: true),
@@ -156,6 +158,7 @@ public final class PreparedGuest {
         }
         var imports = Imports()
         wasi.link(to: &imports, store: store)
+        OrderedEnvironment.link(options.environment, to: &imports, store: store)
         self.imports = imports
         if !shape.hasStartSection {
             do {

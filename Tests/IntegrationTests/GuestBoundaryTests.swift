@@ -278,6 +278,18 @@ struct GuestFilesDifferentialTests {
         #expect(o.runwasm.contains("creat /data/new: EACCES"))
     }
 
+    @Test("the environment in the config's order, one entry a name, and HOME from the image's passwd", arguments: [0, 1000, 4242])
+    func environment(_ uid: Int) throws {
+        let o = try compare({ box in
+            box.process["env"] = ["B=1", "A=2", "PWD=/", "C=3", "B=4"]
+            box.process["user"] = ["uid": uid, "gid": uid]
+            Harness.mkdirs(box.rootfs + "/etc")
+            Harness.write(box.rootfs + "/etc/passwd", "root:x:0:0:root:/root:/bin/sh\nu:x:1000:1000::/home/u:/bin/sh\n")
+        }, ["env"])
+        #expect(lines(o.runwasm) == lines(o.runc), "runc:\n\(o.runc)\nrunwasm:\n\(o.runwasm)")
+        #expect(o.runwasm.contains("env HOME=\(uid == 0 ? "/root" : uid == 1000 ? "/home/u" : "/")\n"), "\(o.runwasm)")
+    }
+
     @Test("files and directories the guest creates get 0666 and 0777 less the umask (0022 when the config has none)",
           arguments: [nil, 0o022, 0o027, 0o002])
     func creationModes(_ umask: Int?) throws {

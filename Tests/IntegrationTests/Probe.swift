@@ -164,6 +164,10 @@ enum Probe {
                     if (d) closedir(d);
                     printf("all-processes: %d routes in %d directories\n", total, dirs);
                 }
+                else if (!strcmp(cmd, "env")) {
+                    extern char **environ;
+                    for (char **e = environ; *e; e++) printf("env %s\n", *e);
+                }
                 else if (!strcmp(cmd, "wait")) {
                     /* blocks until stdin closes, so that another process can be exec'd beside it */
                     char c;
