@@ -164,6 +164,11 @@ enum Probe {
                     if (d) closedir(d);
                     printf("all-processes: %d routes in %d directories\n", total, dirs);
                 }
+                else if (!strcmp(cmd, "sleep") && i + 1 < argc) {
+                    printf("sleeping\n");
+                    sleep((unsigned)atoi(argv[++i]));
+                }
+                else if (!strcmp(cmd, "exit") && i + 1 < argc) { return atoi(argv[i + 1]); }
                 else if (!strcmp(cmd, "env")) {
                     extern char **environ;
                     for (char **e = environ; *e; e++) printf("env %s\n", *e);
