@@ -5,6 +5,7 @@
 #include <link.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/bpf.h>
 #include <linux/filter.h>
 #include <linux/openat2.h>
 #include <linux/seccomp.h>
@@ -304,6 +305,41 @@ long rw_fs_type(const char *path) {
     struct statfs fs;
     if (statfs(path, &fs) < 0) return -errno;
     return (long)fs.f_type;
+}
+
+int rw_bpf_load_device_program(const void *insns, size_t count, char *log, size_t log_size) {
+    union bpf_attr attr;
+    memset(&attr, 0, sizeof attr);
+    attr.prog_type = BPF_PROG_TYPE_CGROUP_DEVICE;
+    attr.insns = (uint64_t)(uintptr_t)insns;
+    attr.insn_cnt = (uint32_t)count;
+    attr.license = (uint64_t)(uintptr_t)"Apache";
+    if (log && log_size > 0) {
+        log[0] = 0;
+        attr.log_buf = (uint64_t)(uintptr_t)log;
+        attr.log_size = (uint32_t)log_size;
+        attr.log_level = 1;
+    }
+    long fd = syscall(SYS_bpf, BPF_PROG_LOAD, &attr, sizeof attr);
+    if (fd < 0 && errno == ENOSPC && log) {
+        /* the log did not fit: load again without it, for the program's own verdict */
+        attr.log_buf = 0;
+        attr.log_size = 0;
+        attr.log_level = 0;
+        fd = syscall(SYS_bpf, BPF_PROG_LOAD, &attr, sizeof attr);
+    }
+    if (fd >= 0) fcntl((int)fd, F_SETFD, FD_CLOEXEC);
+    return fd < 0 ? -errno : (int)fd;
+}
+
+int rw_bpf_attach_device_program(int cgroup_fd, int prog_fd) {
+    union bpf_attr attr;
+    memset(&attr, 0, sizeof attr);
+    attr.target_fd = (uint32_t)cgroup_fd;
+    attr.attach_bpf_fd = (uint32_t)prog_fd;
+    attr.attach_type = BPF_CGROUP_DEVICE;
+    attr.attach_flags = BPF_F_ALLOW_MULTI;
+    return syscall(SYS_bpf, BPF_PROG_ATTACH, &attr, sizeof attr) < 0 ? -errno : 0;
 }
 
 long rw_fd_fs_type(int fd) {

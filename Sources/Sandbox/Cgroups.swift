@@ -213,8 +213,12 @@ public struct Cgroup: Codable, Sendable, Equatable {
             }
             try set("cpuset", "cpuset.cpus", r.cpusetCpus)
             try set("cpuset", "cpuset.mems", r.cpusetMems)
-            if !r.devices.isEmpty {
-                throw RuntimeError("linux.resources.devices: device rules need cgroup v1 (runwasm has no eBPF device filter for v2 yet)")
+            if !r.devices.isEmpty, let dir = directory(for: "devices") {
+                // v2 has no device files: an eBPF program, runc's default allow-list after the
+                // config's rules as on v1.
+                let fd = try Sys.open(dir, O_RDONLY | O_DIRECTORY)
+                defer { close(fd) }
+                try DeviceFilter.attach(r.devices + DeviceRulePlan.runtimeDefaults, toCgroup: fd, path: dir)
             }
         }
     }

@@ -80,6 +80,14 @@ int rw_openat2(int dirfd, const char *path, int flags, unsigned int mode, unsign
 /// RESOLVE_NO_MAGICLINKS, for rw_openat2.
 #define RW_RESOLVE_NO_MAGICLINKS 0x02ULL
 
+/// bpf(BPF_PROG_LOAD) of a BPF_PROG_TYPE_CGROUP_DEVICE program of `count` instructions (struct
+/// bpf_insn, 8 bytes each); the program's fd, or -errno (the verifier's log in `log`).
+int rw_bpf_load_device_program(const void *insns, size_t count, char *log, size_t log_size);
+
+/// bpf(BPF_PROG_ATTACH) of a device program to the cgroup v2 directory open at `cgroup_fd`, as
+/// one of several (BPF_F_ALLOW_MULTI); 0 or -errno.
+int rw_bpf_attach_device_program(int cgroup_fd, int prog_fd);
+
 /// fstatfs(2)'s f_type for `fd`, or -errno.
 long rw_fd_fs_type(int fd);
 
