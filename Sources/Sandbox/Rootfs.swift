@@ -69,7 +69,13 @@ enum Rootfs {
         if (st.st_mode & S_IFMT) == S_IFDIR {
             try mount("tmpfs", fdPath(fd), "tmpfs", MountFlags.rdonly, data: "size=0", what: "\(path) (masked)")
         } else {
-            try mount("/dev/null", fdPath(fd), nil, MountFlags.bind, what: "\(path) (masked)")
+            // The container's own /dev/null, as runc binds it (its /dev is set up by now); the
+            // host's where the container has none.
+            let null = rw_open_in_root(root, "/dev/null", Int32(RW_O_PATH))
+            defer { if null >= 0 { close(null) } }
+            var nst = stat()
+            let own = null >= 0 && fstat(null, &nst) == 0 && (nst.st_mode & S_IFMT) == S_IFCHR && nst.st_rdev == deviceNumber(1, 3)
+            try mount(own ? fdPath(null) : "/dev/null", fdPath(fd), nil, MountFlags.bind, what: "\(path) (masked)")
         }
     }
 

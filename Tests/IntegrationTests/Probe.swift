@@ -169,6 +169,40 @@ enum Probe {
                     sleep((unsigned)atoi(argv[++i]));
                 }
                 else if (!strcmp(cmd, "exit") && i + 1 < argc) { return atoi(argv[i + 1]); }
+                else if (!strcmp(cmd, "status")) {
+                    /* the credential lines of /proc/self/status */
+                    FILE *f = fopen("/proc/self/status", "r");
+                    char line[512];
+                    while (f && fgets(line, sizeof line, f)) {
+                        static const char *keys[] = {"Uid:", "Gid:", "Groups:", "CapInh:", "CapPrm:", "CapEff:", "CapBnd:",
+                                                     "CapAmb:", "NoNewPrivs:", "Seccomp:", 0};
+                        for (int k = 0; keys[k]; k++)
+                            if (!strncmp(line, keys[k], strlen(keys[k]))) printf("status %s", line);
+                    }
+                    if (f) fclose(f);
+                    if (!f) printf("status: %s\n", name(errno));
+                }
+                else if (!strcmp(cmd, "mounts")) {
+                    /* mount point, file system type and the per-mount flags of each mount */
+                    FILE *f = fopen("/proc/self/mountinfo", "r");
+                    char line[4096];
+                    while (f && fgets(line, sizeof line, f)) {
+                        char *field[12] = {0};
+                        int n = 0;
+                        for (char *t = strtok(line, " \n"); t && n < 12; t = strtok(0, " \n")) field[n++] = t;
+                        int dash = 6;
+                        while (dash < n && strcmp(field[dash], "-")) dash++;
+                        if (dash + 1 < n) printf("mount %s %s %s\n", field[4], field[dash + 1], field[5]);
+                    }
+                    if (f) fclose(f);
+                    if (!f) printf("mounts: %s\n", name(errno));
+                }
+                else if (!strcmp(cmd, "sysctl") && i + 1 < argc) {
+                    char path[256], *p;
+                    snprintf(path, sizeof path, "/proc/sys/%s", argv[++i]);
+                    for (p = path + 10; *p; p++) if (*p == '.') *p = '/';
+                    show(path);
+                }
                 else if (!strcmp(cmd, "env")) {
                     extern char **environ;
                     for (char **e = environ; *e; e++) printf("env %s\n", *e);

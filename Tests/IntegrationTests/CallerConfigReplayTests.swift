@@ -1,0 +1,198 @@
+// runc is the oracle: every config in ../shared/caller-configs (captured byte for byte from
+// Docker 20.10, containerd 1.6's CRI plugin, podman 4.3, ctr, `runc spec`, `crun spec` and
+// runtime-tools) runs under runc with the native probe and under runwasm with the WASI probe, in
+// the same rewritten bundle, and what the process can observe of itself is compared: exit status,
+// credentials and seccomp mode, environment, hostname, mounts, the sysctls the config sets,
+// device opens. Differences runwasm keeps on purpose are listed below, each with its reason
+// (Docs/compatibility.md).
+
+import Foundation
+import Glibc
+import Testing
+
+enum CallerConfigs {
+    static let root: String = {
+        let file = #filePath
+        return file.components(separatedBy: "/Tests/")[0] + "/../shared/caller-configs"
+    }()
+
+    /// Configs of containers that run a process (not pod sandboxes, exec or update files).
+    static let replayable: [String] = {
+        let dirs = ["docker", "podman", "cri", "ctr", "plain"]
+        var files: [String] = []
+        for dir in dirs {
+            for name in ((try? FileManager.default.contentsOfDirectory(atPath: root + "/" + dir)) ?? []).sorted()
+            where name.hasSuffix(".json") && !name.hasSuffix(".process.json") && !name.hasSuffix(".update.json") && !name.contains("-sandbox") {
+                files.append(dir + "/" + name)
+            }
+        }
+        return files
+    }()
+
+    /// Types of the bind-mount sources at capture time, from manifest.json.
+    static let bindSourceTypes: [String: String] = {
+        guard let data = FileManager.default.contents(atPath: root + "/manifest.json"),
+              let list = try? JSONSerialization.jsonObject(with: data) as? [[String: Any]] else { return [:] }
+        var types: [String: String] = [:]
+        for entry in list {
+            for source in entry["bind_sources"] as? [[String: Any]] ?? [] {
+                if let path = source["path"] as? String, let type = source["type_at_capture"] as? String { types[path] = type }
+            }
+        }
+        return types
+    }()
+}
+
+/// Namespaces to join, made by a holder process, for configs that join namespaces by path.
+final class NamespaceHolder {
+    let pid: pid_t
+    init() throws {
+        pid = Harness.start(["/usr/bin/unshare", "--ipc", "--uts", "--net", "--pid", "--fork", "--mount-proc", "/bin/sleep", "120"])
+        try #require(Harness.eventually(timeout: 5) {
+            // the forked sleep: the holder's child, in the new pid namespace
+            guard let children = Harness.read("/proc/\(self.pid)/task/\(self.pid)/children") else { return false }
+            return !children.trimmingCharacters(in: .whitespaces).isEmpty
+        })
+    }
+    var sleeper: pid_t {
+        pid_t((Harness.read("/proc/\(pid)/task/\(pid)/children") ?? "").split(separator: " ").first ?? "") ?? pid
+    }
+    func path(_ type: String) -> String {
+        let name = ["network": "net", "ipc": "ipc", "uts": "uts", "pid": "pid", "mount": "mnt", "cgroup": "cgroup", "user": "user"][type] ?? type
+        return "/proc/\(sleeper)/ns/\(name)"
+    }
+    func stop() {
+        kill(pid, SIGKILL)
+        _ = Harness.waitFor(pid, timeout: 5)
+    }
+}
+
+@Suite("caller configs against runc", .serialized, .timeLimit(.minutes(5)))
+struct CallerConfigReplayTests {
+    /// The probe's questions, with the config's sysctls added.
+    static func questions(_ config: [String: Any]) -> [String] {
+        var q = ["status", "env", "read", "/proc/sys/kernel/hostname", "mounts", "open", "/dev/null", "rw", "open", "/dev/zero", "r"]
+        let sysctl = ((config["linux"] as? [String: Any])?["sysctl"] as? [String: String]) ?? [:]
+        for key in sysctl.keys.sorted() { q += ["sysctl", key] }
+        return q
+    }
+
+    /// Rewrites a captured config to run here: our rootfs, our cgroup, namespaces joined from the
+    /// holder, bind sources made under `hostDir`, no hooks (they name the caller's own binaries),
+    /// no terminal (no console socket here).
+    static func rewrite(_ original: [String: Any], case name: String, hostDir: String, holder: NamespaceHolder) -> [String: Any] {
+        var c = original
+        c["root"] = ["path": "rootfs", "readonly": (original["root"] as? [String: Any])?["readonly"] as? Bool ?? false]
+        c["hooks"] = nil
+        var process = c["process"] as? [String: Any] ?? [:]
+        process["terminal"] = false
+        process["consoleSize"] = nil
+        c["process"] = process
+        var linux = c["linux"] as? [String: Any] ?? [:]
+        linux["cgroupsPath"] = "/runwasm-replay-\(getpid())/\(name)"
+        linux["namespaces"] = (linux["namespaces"] as? [[String: Any]] ?? []).map { ns in
+            guard ns["path"] != nil, let type = ns["type"] as? String else { return ns }
+            return ["type": type, "path": holder.path(type)]
+        }
+        c["linux"] = linux
+        // Bind sources in the caller's own state (its containers', volumes', pods' files) are made
+        // under hostDir, as a file or a directory as they were at capture time.
+        let callerState = ["/var/lib/", "/run/", "/var/run/", "/mnt/", "/srv/"]
+        c["mounts"] = (c["mounts"] as? [[String: Any]] ?? []).map { mount in
+            var m = mount
+            let options = mount["options"] as? [String] ?? []
+            guard let source = mount["source"] as? String, source.hasPrefix("/"),
+                  mount["type"] as? String == "bind" || options.contains("bind") || options.contains("rbind") else { return m }
+            if Harness.exists(source) && !callerState.contains(where: { source.hasPrefix($0) }) { return m }
+            let local = hostDir + source
+            let isDirectory = CallerConfigs.bindSourceTypes[source].map { $0 == "directory" }
+                ?? !(source.split(separator: "/").last ?? "").contains(".")
+            if isDirectory {
+                Harness.mkdirs(local)
+            } else {
+                Harness.mkdirs(String(local[..<local.lastIndex(of: "/")!]))
+                if !Harness.exists(local) { Harness.write(local, "replayed\n") }
+            }
+            m["source"] = local
+            return m
+        }
+        return c
+    }
+
+    struct Run {
+        var status: Int32
+        var lines: [String]
+        var errors: String
+    }
+
+    func run(_ runtime: [String], bundle: String, id: String, dir: String) -> Run {
+        let r = Harness.spawn(runtime + ["run", "-b", bundle, id], stdoutPath: dir + "/\(id).out", stderrPath: dir + "/\(id).err", timeout: 30)
+        let out = Harness.read(dir + "/\(id).out") ?? ""
+        return Run(status: r.status, lines: out.split(separator: "\n").map(String.init), errors: Harness.read(dir + "/\(id).err") ?? "")
+    }
+
+    /// Lines that differ on purpose (Docs/compatibility.md): runwasm always sets no_new_privs and
+    /// always loads its own seccomp filter for the interpreter (so `Seccomp: 2` where a config is
+    /// unconfined), adds PWD to the guest's environment (WASI has no working directory), and
+    /// mounts the tmpfs that holds a v1 cgroup mount's hierarchies read-only (runc leaves it
+    /// writable).
+    static func normalized(_ lines: [String]) -> [String] {
+        lines.filter { !$0.hasPrefix("status NoNewPrivs:") && !$0.hasPrefix("env PWD=") && !$0.hasPrefix("status Seccomp:") }
+            .map { $0.hasPrefix("mount /sys/fs/cgroup tmpfs ") ? $0.replacingOccurrences(of: "tmpfs ro,", with: "tmpfs rw,") : $0 }
+    }
+
+    @Test("each caller's config: what the process observes under runwasm is what it observes under runc",
+          arguments: CallerConfigs.replayable)
+    func replay(_ file: String) throws {
+        let data = try #require(FileManager.default.contents(atPath: CallerConfigs.root + "/" + file), "missing \(file)")
+        let original = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        let holder = try NamespaceHolder()
+        defer { holder.stop() }
+        let box = Sandbox(module: Probe.wasm)
+        Harness.write(box.rootfs + "/probe", Probe.native, mode: 0o755)
+        for dir in ["proc", "dev", "sys", "etc", "tmp", "data", "mnt"] { Harness.mkdirs(box.rootfs + "/" + dir) }
+        let name = file.replacingOccurrences(of: "/", with: "-").replacingOccurrences(of: ".json", with: "")
+        var config = Self.rewrite(original, case: name, hostDir: box.dir + "/host", holder: holder)
+        if let cwd = (config["process"] as? [String: Any])?["cwd"] as? String { Harness.mkdirs(box.rootfs + cwd) }
+        for mount in config["mounts"] as? [[String: Any]] ?? [] {
+            if let dest = mount["destination"] as? String, !Harness.exists(box.rootfs + dest) {
+                let isFile = (mount["source"] as? String).map { !Harness.isDirectory($0) && Harness.exists($0) } ?? false
+                if isFile {
+                    Harness.mkdirs(String((box.rootfs + dest)[..<(box.rootfs + dest).lastIndex(of: "/")!]))
+                    Harness.write(box.rootfs + dest, "")
+                } else {
+                    Harness.mkdirs(box.rootfs + dest)
+                }
+            }
+        }
+        let questions = Self.questions(config)
+        var process = config["process"] as! [String: Any]
+
+        process["args"] = ["/probe"] + questions
+        config["process"] = process
+        box.config = config
+        box.rewriteConfig()
+        let runc = run(["/usr/sbin/runc", "--root", box.dir + "/runc-root"], bundle: box.bundle, id: "runc-\(name)", dir: box.dir)
+
+        process["args"] = ["/app.wasm"] + questions
+        config["process"] = process
+        box.config = config
+        box.rewriteConfig()
+        let wasm = run([Harness.binary, "--root", box.root], bundle: box.bundle, id: "wasm-\(name)", dir: box.dir)
+
+        for hierarchy in (try? FileManager.default.contentsOfDirectory(atPath: "/sys/fs/cgroup")) ?? [] {
+            rmdir("/sys/fs/cgroup/\(hierarchy)/runwasm-replay-\(getpid())")
+        }
+        #expect((runc.status == 0) == (wasm.status == 0),
+                "\(file): runc exited \(runc.status) (\(runc.errors.suffix(300))), runwasm \(wasm.status) (\(wasm.errors.suffix(300)))")
+        guard runc.status == 0, wasm.status == 0 else { return }
+        let expected = Self.normalized(runc.lines)
+        let got = Self.normalized(wasm.lines)
+        let missing = expected.filter { !got.contains($0) }
+        let extra = got.filter { !expected.contains($0) }
+        #expect(missing.isEmpty && extra.isEmpty, "\(file): runc only:\n\(missing.joined(separator: "\n"))\nrunwasm only:\n\(extra.joined(separator: "\n"))")
+        // The seccomp mode: runc's, or 2 (filter) where runc's is 0 (unconfined).
+        let mode = { (lines: [String]) in lines.first { $0.hasPrefix("status Seccomp:") } }
+        #expect(mode(wasm.lines) == mode(runc.lines) || mode(wasm.lines) == "status Seccomp:\t2", "\(file)")
+    }
+}
