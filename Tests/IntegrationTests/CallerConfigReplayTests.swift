@@ -141,6 +141,34 @@ struct CallerConfigReplayTests {
             .map { $0.hasPrefix("mount /sys/fs/cgroup tmpfs ") ? $0.replacingOccurrences(of: "tmpfs ro,", with: "tmpfs rw,") : $0 }
     }
 
+    /// The v1 cgroup files a config's resources set, as "controller/file value" lines; the device
+    /// list sorted (its order follows the order of the writes).
+    static func cgroupFiles(_ cgroup: String) -> [String] {
+        let files = [
+            "memory/memory.limit_in_bytes", "memory/memory.soft_limit_in_bytes", "memory/memory.memsw.limit_in_bytes",
+            "memory/memory.swappiness", "memory/memory.oom_control", "cpu/cpu.shares", "cpu/cpu.cfs_quota_us",
+            "cpu/cpu.cfs_period_us", "cpuset/cpuset.cpus", "cpuset/cpuset.mems", "pids/pids.max", "blkio/blkio.weight",
+            "net_cls/net_cls.classid",
+        ]
+        var lines = files.compactMap { file -> String? in
+            let parts = file.split(separator: "/")
+            guard let value = Harness.read("/sys/fs/cgroup/\(parts[0])\(cgroup)/\(parts[1])") else { return nil }
+            return "\(file) \(value.split(separator: "\n").joined(separator: ";"))"
+        }
+        lines += (Harness.read("/sys/fs/cgroup/devices\(cgroup)/devices.list") ?? "").split(separator: "\n").sorted().map { "devices.list \($0)" }
+        return lines
+    }
+
+    /// create (with the probe asleep), the cgroup files, delete.
+    func createdCgroup(_ runtime: [String], bundle: String, id: String, cgroup: String, dir: String) -> (status: Int32, files: [String], errors: String) {
+        let r = Harness.spawn(runtime + ["create", "-b", bundle, "--pid-file", dir + "/\(id).pid", id], timeout: 30)
+        if let pid = Harness.read(dir + "/\(id).pid").flatMap({ pid_t($0) }) { Harness.adopt(pid) }
+        let files = r.status == 0 ? Self.cgroupFiles(cgroup) : []
+        _ = Harness.spawn(runtime + ["delete", "--force", id], timeout: 30)
+        if let pid = Harness.read(dir + "/\(id).pid").flatMap({ pid_t($0) }) { _ = Harness.waitFor(pid, timeout: 5) }
+        return (r.status, files, r.stderr)
+    }
+
     @Test("each caller's config: what the process observes under runwasm is what it observes under runc",
           arguments: CallerConfigs.replayable)
     func replay(_ file: String) throws {
@@ -180,8 +208,25 @@ struct CallerConfigReplayTests {
         box.rewriteConfig()
         let wasm = run([Harness.binary, "--root", box.root], bundle: box.bundle, id: "wasm-\(name)", dir: box.dir)
 
+        // The cgroup files the config's resources set, with each container created and waiting.
+        let cgroup = "/runwasm-replay-\(getpid())/\(name)"
+        process["args"] = ["/probe", "sleep", "30"]
+        config["process"] = process
+        box.config = config
+        box.rewriteConfig()
+        let runcCgroup = createdCgroup(["/usr/sbin/runc", "--root", box.dir + "/runc-root"], bundle: box.bundle, id: "runc-cg-\(name)", cgroup: cgroup, dir: box.dir)
+        process["args"] = ["/app.wasm", "sleep", "30"]
+        config["process"] = process
+        box.config = config
+        box.rewriteConfig()
+        let wasmCgroup = createdCgroup([Harness.binary, "--root", box.root], bundle: box.bundle, id: "wasm-cg-\(name)", cgroup: cgroup, dir: box.dir)
+
         for hierarchy in (try? FileManager.default.contentsOfDirectory(atPath: "/sys/fs/cgroup")) ?? [] {
             rmdir("/sys/fs/cgroup/\(hierarchy)/runwasm-replay-\(getpid())")
+        }
+        if runcCgroup.status == 0 && wasmCgroup.status == 0 {
+            #expect(wasmCgroup.files == runcCgroup.files,
+                    "\(file): cgroup files, runc only: \(runcCgroup.files.filter { !wasmCgroup.files.contains($0) }), runwasm only: \(wasmCgroup.files.filter { !runcCgroup.files.contains($0) })")
         }
         #expect((runc.status == 0) == (wasm.status == 0),
                 "\(file): runc exited \(runc.status) (\(runc.errors.suffix(300))), runwasm \(wasm.status) (\(wasm.errors.suffix(300)))")
