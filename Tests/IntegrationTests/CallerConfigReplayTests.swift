@@ -169,6 +169,11 @@ struct CallerConfigReplayTests {
         return (r.status, files, r.stderr)
     }
 
+    @Test("the corpus of callers' configs is there (../shared/caller-configs beside the checkout)")
+    func corpus() {
+        #expect(CallerConfigs.replayable.count >= 50, "\(CallerConfigs.root): \(CallerConfigs.replayable.count) configs")
+    }
+
     @Test("each caller's config: what the process observes under runwasm is what it observes under runc",
           arguments: CallerConfigs.replayable)
     func replay(_ file: String) throws {
