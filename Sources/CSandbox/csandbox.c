@@ -239,21 +239,33 @@ int rw_reset_signals(void) {
     return sigprocmask(SIG_SETMASK, &none, NULL) < 0 ? -errno : 0;
 }
 
-int rw_proc_stat(pid_t pid, unsigned long long *start_time, char *state) {
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+/* Reads a /proc/PID/stat file into `buf` and points `*fields` at field 3 (the state letter):
+   the command name (field 2) may hold spaces and parentheses, so fields resume after the last
+   ')'. 0 or -errno. */
+static int read_proc_stat(const char *path, char *buf, size_t cap, char **fields) {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return -errno;
-    char buf[1024];
-    ssize_t n = read(fd, buf, sizeof buf - 1);
+    ssize_t n;
+    do {
+        n = read(fd, buf, cap - 1);
+    } while (n < 0 && errno == EINTR);
     int saved = errno;
     close(fd);
     if (n <= 0) return n < 0 ? -saved : -EIO;
     buf[n] = '\0';
-    // The command name (field 2) may hold spaces and parentheses: fields resume after the last ')'.
     char *p = strrchr(buf, ')');
     if (p == NULL || p[1] != ' ') return -EIO;
-    p += 2;
+    *fields = p + 2;
+    return 0;
+}
+
+int rw_proc_stat(pid_t pid, unsigned long long *start_time, char *state) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    char buf[1024];
+    char *p;
+    int r = read_proc_stat(path, buf, sizeof buf, &p);
+    if (r < 0) return r;
     *state = *p;
     // Field 3 is the state; skip to field 22.
     for (int field = 3; field < 22; field++) {
@@ -454,21 +466,10 @@ static struct rw_mm_map saved_layout;
 static int layout_saved;
 
 int rw_save_memory_layout(void) {
-    int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return -errno;
     char buf[4096];
-    ssize_t n;
-    do {
-        n = read(fd, buf, sizeof buf - 1);
-    } while (n < 0 && errno == EINTR);
-    int saved = errno;
-    close(fd);
-    if (n <= 0) return n < 0 ? -saved : -EIO;
-    buf[n] = '\0';
-    /* Fields resume after the last ')' of the command name; field 3 is the state letter. */
-    char *p = strrchr(buf, ')');
-    if (p == NULL || p[1] != ' ') return -EIO;
-    p += 2;
+    char *p;
+    int r = read_proc_stat("/proc/self/stat", buf, sizeof buf, &p);
+    if (r < 0) return r;
     unsigned long long field[52] = {0};
     for (int i = 3; i <= 51; i++) {
         char *end = p;

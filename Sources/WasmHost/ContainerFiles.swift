@@ -856,77 +856,47 @@ final class ContainerFile: WASIFile, @unchecked Sendable {
         return WASIAbi.FileSize(try HostErrno.retrying { lseek(fd, off_t(offset), how) })
     }
 
-    /// Reads into each buffer in turn, stopping at the first short read (as readv does).
-    func read(into buffers: GuestBuffers) throws -> WASIAbi.Size {
-        guard access.contains(.read) else { throw WASIAbi.Errno.EBADF }
+    /// Moves bytes through each buffer in turn with `io` (one read or write at the position,
+    /// which advances; ignored by read and write), stopping at the first short transfer, as
+    /// readv and writev do.
+    private func transfer(
+        _ buffers: GuestBuffers, at offset: WASIAbi.FileSize?, _ io: (UnsafeMutableRawBufferPointer, off_t) -> Int
+    ) throws -> WASIAbi.Size {
+        var position = off_t(try offset.map(Self.offset) ?? 0)
         var total = 0
         for index in 0..<buffers.count {
             var short = false
             let n = try buffers.withHostBuffer(at: index) { buffer in
                 guard buffer.count > 0 else { return 0 }
-                let n = try HostErrno.retrying { Glibc.read(fd, buffer.baseAddress, buffer.count) }
+                let n = try HostErrno.retrying { io(buffer, position) }
                 short = n < buffer.count
                 return n
             }
             total += n
+            position += off_t(n)
             if short { break }
         }
         return WASIAbi.Size(total)
+    }
+
+    func read(into buffers: GuestBuffers) throws -> WASIAbi.Size {
+        guard access.contains(.read) else { throw WASIAbi.Errno.EBADF }
+        return try transfer(buffers, at: nil) { buffer, _ in Glibc.read(fd, buffer.baseAddress, buffer.count) }
     }
 
     func pread(into buffers: GuestBuffers, offset: WASIAbi.FileSize) throws -> WASIAbi.Size {
         guard access.contains(.read) else { throw WASIAbi.Errno.EBADF }
-        var position = off_t(try Self.offset(offset))
-        var total = 0
-        for index in 0..<buffers.count {
-            var short = false
-            let n = try buffers.withHostBuffer(at: index) { buffer in
-                guard buffer.count > 0 else { return 0 }
-                let n = try HostErrno.retrying { Glibc.pread(fd, buffer.baseAddress, buffer.count, position) }
-                short = n < buffer.count
-                return n
-            }
-            total += n
-            position += off_t(n)
-            if short { break }
-        }
-        return WASIAbi.Size(total)
+        return try transfer(buffers, at: offset) { buffer, at in Glibc.pread(fd, buffer.baseAddress, buffer.count, at) }
     }
 
     func write(vectored buffers: GuestBuffers) throws -> WASIAbi.Size {
         guard access.contains(.write) else { throw WASIAbi.Errno.EBADF }
-        var total = 0
-        for index in 0..<buffers.count {
-            var short = false
-            let n = try buffers.withHostBuffer(at: index) { buffer in
-                guard buffer.count > 0 else { return 0 }
-                let n = try HostErrno.retrying { Glibc.write(fd, buffer.baseAddress, buffer.count) }
-                short = n < buffer.count
-                return n
-            }
-            total += n
-            if short { break }
-        }
-        return WASIAbi.Size(total)
+        return try transfer(buffers, at: nil) { buffer, _ in Glibc.write(fd, buffer.baseAddress, buffer.count) }
     }
 
     func pwrite(vectored buffers: GuestBuffers, offset: WASIAbi.FileSize) throws -> WASIAbi.Size {
         guard access.contains(.write) else { throw WASIAbi.Errno.EBADF }
-        var position = off_t(try Self.offset(offset))
-        var total = 0
-        for index in 0..<buffers.count {
-            var short = false
-            let n = try buffers.withHostBuffer(at: index) { buffer in
-                guard buffer.count > 0 else { return 0 }
-                let n = try HostErrno.retrying { Glibc.pwrite(fd, buffer.baseAddress, buffer.count, position) }
-                short = n < buffer.count
-                return n
-            }
-            total += n
-            position += off_t(n)
-            if short { break }
-        }
-        return WASIAbi.Size(total)
+        return try transfer(buffers, at: offset) { buffer, at in Glibc.pwrite(fd, buffer.baseAddress, buffer.count, at) }
     }
 
     private static func offset(_ value: WASIAbi.FileSize) throws -> Int64 {

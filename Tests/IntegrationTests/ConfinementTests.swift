@@ -182,23 +182,13 @@ struct ConfinementTests {
         let box = Sandbox(module: CGuest.module, args: ["/app.wasm", "read", "/etc/motd"])
         Harness.mkdirs(box.rootfs + "/etc")
         Harness.write(box.rootfs + "/etc/motd", "mapped")
-        chmod(box.dir, 0o755)
-        chmod(box.bundle, 0o755)
         // The image belongs to the mapped root, as podman and containerd prepare it.
-        _ = Harness.spawn(["/bin/chown", "-R", "100000:100000", box.rootfs])
-        var linux = box.config["linux"] as! [String: Any]
-        linux["namespaces"] = ["pid", "network", "ipc", "uts", "mount", "user"].map { ["type": $0] }
-        linux["uidMappings"] = [["containerID": 0, "hostID": 100000, "size": 65536]]
-        linux["gidMappings"] = [["containerID": 0, "hostID": 100000, "size": 65536]]
-        box.config["linux"] = linux
+        box.useUserNamespace()
         #expect(box.runwasm(["run", "-b", box.bundle, "userns"]).status == 0, "stderr: \(box.errors)")
         #expect(box.output.contains("/etc/motd: ok mapped"))
 
         let spin = Sandbox(module: Guests.spin)
-        chmod(spin.dir, 0o755)
-        chmod(spin.bundle, 0o755)
-        _ = Harness.spawn(["/bin/chown", "-R", "100000:100000", spin.rootfs])
-        spin.config["linux"] = linux
+        spin.useUserNamespace()
         let pid = try spin.create("userns2")
         #expect(Harness.read("/proc/\(pid)/uid_map")?.split(separator: " ").filter { !$0.isEmpty }.joined(separator: " ") == "0 100000 65536\n")
         #expect(status(pid)["Uid"]?.hasPrefix("100000") == true, "the guest runs as host uid 100000 (root inside)")

@@ -141,6 +141,20 @@ struct EngineTests {
         try Self.run(ctr + ["task", "rm", "spin"])
         try Self.run(ctr + ["containers", "rm", "spin"])
 
+        // The annotations containerd's CRI plugin sets: a pod sandbox runs runwasm's pause (no
+        // module needed: the native image serves), and a container of the pod runs its module.
+        let cri = "io.kubernetes.cri.container-type"
+        try Self.run(ctr + ["run", "-d", "--annotation", "\(cri)=sandbox", "--annotation", "io.kubernetes.cri.sandbox-id=pod"]
+            + runc + ["example.com/rw/native:native", "pod"])
+        #expect(Harness.spawn(ctr + ["task", "ls"]).stdout.contains("RUNNING"), "the pod sandbox runs the built-in pause")
+        let inPod = Harness.spawn(ctr + ["run", "--rm", "--annotation", "\(cri)=container", "--annotation", "io.kubernetes.cri.sandbox-id=pod"]
+            + runc + [image, "podc", "/checker.wasm", "args", "in-a-pod"])
+        #expect(inPod.status == 0 && inPod.stdout.contains("arg[2]=in-a-pod"), "\(inPod.stdout) \(inPod.stderr)")
+        try Self.run(ctr + ["task", "kill", "--signal", "SIGTERM", "pod"])
+        #expect(Harness.eventually(timeout: 5) { Harness.spawn(ctr + ["task", "ls"]).stdout.contains("STOPPED") })
+        try Self.run(ctr + ["task", "rm", "pod"])
+        try Self.run(ctr + ["containers", "rm", "pod"])
+
         // A non-Wasm image fails with runwasm's message in ctr's error.
         let native = Harness.spawn(ctr + ["run", "--rm"] + runc + ["example.com/rw/native:native", "native"])
         #expect(native.status != 0)
@@ -151,7 +165,7 @@ struct EngineTests {
         #expect(Harness.spawn(["/bin/ls", "-A", runtimeRoot]).stdout == "", "left under \(runtimeRoot)")
         #expect(Harness.spawn(ctr + ["containers", "ls", "-q"]).stdout == "")
         #expect(Harness.spawn(ctr + ["tasks", "ls", "-q"]).stdout == "")
-        for id in ["exit0", "exit3", "exit255", "args", "seccomp", "tty", "spin", "native"] {
+        for id in ["exit0", "exit3", "exit255", "args", "seccomp", "tty", "spin", "native", "pod", "podc"] {
             #expect(Self.cgroupsNamed(id).isEmpty, "cgroup of \(id) left: \(Self.cgroupsNamed(id))")
         }
         for ctl in ["pids", "memory", "cpu", "freezer", "devices", "blkio", "cpuset", "cpuacct", "systemd"] {
@@ -159,7 +173,7 @@ struct EngineTests {
         }
     }
 
-    @Test("podman: run --rm with --rootfs and with a loaded image, exit codes, stop, exec, errors")
+    @Test("podman: run --rm with --rootfs and with a loaded image, exit codes, -t, --user, stop, exec, errors")
     func podman() throws {
         try Self.require(["/usr/bin/podman", "/usr/bin/conmon", "/usr/bin/umoci"])
         let dir = Harness.tempDir("podman")
@@ -185,6 +199,15 @@ struct EngineTests {
         }
         let args = Harness.spawn(podman + ["run", "--rm"] + options + ["--rootfs", rootfs, "/checker.wasm", "args", "via-podman"])
         #expect(args.stdout.contains("arg[2]=via-podman"), "\(args.stdout) \(args.stderr)")
+
+        // -t: conmon's pty over --console-socket, under podman's deny-all device rule; --user.
+        Harness.write(rootfs + "/probe.wasm", Probe.wasm)
+        let tty = Harness.spawn(podman + ["run", "--rm", "-t"] + options + ["--rootfs", rootfs, "/probe.wasm", "isatty", "0", "isatty", "1"])
+        #expect(tty.status == 0 && tty.stdout.contains("isatty 1: 1"), "podman run -t: \(tty.stdout) \(tty.stderr)")
+        let user = Harness.spawn(podman + ["run", "--rm", "--user", "1000:1000"] + options + ["--rootfs", rootfs, "/probe.wasm", "status", "creat", "/x"])
+        #expect(user.stdout.contains("status Uid:\t1000\t1000\t1000\t1000"), "podman run --user: \(user.stdout) \(user.stderr)")
+        #expect(user.stdout.contains("status CapEff:\t0000000000000000"), "a non-root user keeps no capability, as under runc")
+        #expect(user.stdout.contains("creat /x: EACCES"))
 
         let tar = try Self.image(dir, ref: "latest", files: ["/checker.wasm": CGuest.module], entrypoint: ["/checker.wasm"], cmd: ["exit", "6"])
         let load = Harness.spawn(podman + ["load", "-i", tar])

@@ -29,14 +29,7 @@ struct GuestBoundaryTests {
         case .nonRoot:
             box.process["user"] = ["uid": 1000, "gid": 1000]
         case .userNamespace:
-            chmod(box.dir, 0o755)
-            chmod(box.bundle, 0o755)
-            _ = Harness.spawn(["/bin/chown", "-R", "100000:100000", box.rootfs])
-            var linux = box.config["linux"] as! [String: Any]
-            linux["namespaces"] = ["pid", "network", "ipc", "uts", "mount", "user"].map { ["type": $0] }
-            linux["uidMappings"] = [["containerID": 0, "hostID": 100000, "size": 65536]]
-            linux["gidMappings"] = [["containerID": 0, "hostID": 100000, "size": 65536]]
-            box.config["linux"] = linux
+            box.useUserNamespace()
         }
         return box
     }

@@ -305,6 +305,19 @@ final class Sandbox {
         set { config["process"] = newValue }
     }
 
+    /// A new user namespace whose root is host uid and gid 100000 (65536 ids), the image given to
+    /// it, as podman and containerd prepare one.
+    func useUserNamespace() {
+        chmod(dir, 0o755)
+        chmod(bundle, 0o755)
+        _ = Harness.spawn(["/bin/chown", "-R", "100000:100000", rootfs])
+        var linux = config["linux"] as! [String: Any]
+        linux["namespaces"] = ["pid", "network", "ipc", "uts", "mount", "user"].map { ["type": $0] }
+        linux["uidMappings"] = [["containerID": 0, "hostID": 100000, "size": 65536]]
+        linux["gidMappings"] = [["containerID": 0, "hostID": 100000, "size": 65536]]
+        config["linux"] = linux
+    }
+
     func addMount(_ mount: [String: Any]) {
         config["mounts"] = (config["mounts"] as! [[String: Any]]) + [mount]
     }
