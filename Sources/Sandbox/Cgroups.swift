@@ -134,6 +134,55 @@ public struct Cgroup: Codable, Sendable, Equatable {
         for c in wanted { try? write(current + "/cgroup.subtree_control", "+" + c) }
     }
 
+    /// The sub-cgroup that `exec --cgroup` names, runc's way: one `PATH` (below the container's
+    /// cgroup in every hierarchy) or any number of `CONTROLLER[,CONTROLLER]:PATH` (below it in
+    /// those controllers' hierarchies; the others keep the container's cgroup). The sub-cgroup
+    /// must exist; unlike runc, a PATH may not lead out of the container's cgroup.
+    public func sub(_ arguments: [String]) throws -> Cgroup {
+        guard !arguments.isEmpty else { return self }
+        var wanted: [String: String] = [:]  // controller ("" for all) → path below the container's cgroup
+        for argument in arguments {
+            let parts = argument.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false).map(String.init)
+            guard parts.count <= 2 else { throw RuntimeError("invalid --cgroup argument: \(argument)") }
+            let sub = parts.last!
+            let clean = Path.clean("/" + sub)
+            guard !sub.isEmpty, !sub.split(separator: "/").contains(".."), clean != "/" else {
+                throw RuntimeError("invalid --cgroup argument: \(argument) (a path below the container's cgroup)")
+            }
+            if parts.count == 1 {
+                guard arguments.count == 1 else {
+                    throw RuntimeError("invalid --cgroup argument: \(argument) (missing <controller>: prefix)")
+                }
+                wanted[""] = clean
+            } else {
+                for controller in parts[0].split(separator: ",").map(String.init) { wanted[controller] = clean }
+            }
+        }
+        var result = self
+        if let all = wanted[""] {
+            for (key, dir) in directories { result.directories[key] = dir + all }
+            result.path = Path.clean(path + all)
+            return result
+        }
+        for (controller, sub) in wanted {
+            let key: String?
+            if version == .v2 {
+                key = nil
+            } else {
+                key = directories.keys.first { $0.split(separator: ",").contains(Substring(controller)) }
+            }
+            guard let key, let dir = directories[key] else {
+                throw RuntimeError("invalid --cgroup argument: unknown controller \(controller)")
+            }
+            let target = dir + sub
+            if result.directories[key] != dir && result.directories[key] != target {
+                throw RuntimeError("invalid --cgroup argument: two paths for the hierarchy of \(key)")
+            }
+            result.directories[key] = target
+        }
+        return result
+    }
+
     /// The open files through which a process about to be cloned enters this cgroup.
     public func entry() throws -> CgroupEntry {
         var entry = CgroupEntry(cgroup: self)
