@@ -149,7 +149,19 @@ struct Store {
 
     /// Takes the container's lock (blocking) and returns its fd; close it to release.
     func lock(_ id: String) throws -> Int32 {
-        try lock(path: directory(id) + "/" + Self.lockFile)
+        // Every directory runwasm makes holds its lock file from the start (see `create`): a
+        // directory without one is another runtime's (a shared --root, as Docker gives every
+        // runtime), and runwasm neither adds a file to it nor removes it.
+        let path = directory(id) + "/" + Self.lockFile
+        guard Sys.exists(path) else {
+            if Sys.isDirectory(directory(id)) { throw foreign(id) }
+            throw RuntimeError("container does not exist")
+        }
+        return try lock(path: path)
+    }
+
+    func foreign(_ id: String) -> RuntimeError {
+        RuntimeError("container \(id) is not a runwasm container (\(directory(id)) was made by another runtime)")
     }
 
     private func lock(path: String) throws -> Int32 {
@@ -173,6 +185,7 @@ struct Store {
         do {
             bytes = try Sys.readFile(path)
         } catch let e as SystemError where e.errno == ENOENT {
+            if Sys.isDirectory(directory(id)) && !Sys.exists(directory(id) + "/" + Self.lockFile) { throw foreign(id) }
             throw RuntimeError("container does not exist")
         }
         do {
@@ -180,6 +193,7 @@ struct Store {
             record.started = !Sys.exists(directory(id) + "/" + StartSocket.name)
             return record
         } catch {
+            if !Sys.exists(directory(id) + "/" + Self.lockFile) { throw foreign(id) }
             throw RuntimeError("state of container \(id) is unreadable (\(path)): \(error)")
         }
     }
