@@ -80,9 +80,15 @@ struct Runwasm: ParsableCommand {
         }
         // An unknown verb: runc's answer, exit 3 and nothing on stdout (even with -h).
         let verbs = Set(configuration.subcommands.map { $0._commandName } + ["help"])
-        if let verb = verb(in: Array(CommandLine.arguments.dropFirst())), !verbs.contains(verb) {
-            Logger(path: nil, format: .text, debug: false).error("No help topic for '\(verb)'")
-            Process.exit(3)
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        if let verb = verb(in: arguments) {
+            // `help VERB` names its verb after it.
+            let after = arguments.drop { $0 != "help" }.dropFirst().first { !$0.hasPrefix("-") }
+            let named = verb == "help" ? after : verb
+            if let named, !verbs.contains(named) {
+                Logger(path: nil, format: .text, debug: false).error("No help topic for '\(named)'")
+                Process.exit(3)
+            }
         }
         do {
             var command = try parseAsRoot()

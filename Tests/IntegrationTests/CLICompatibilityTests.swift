@@ -307,7 +307,7 @@ struct CLICompatibilityTests {
         let cases: [[String]] = [
             ["foo"], ["foo", "-h"], ["state"], ["state", "a", "b"], ["state", "-h"], ["state", "--help"], ["kill"],
             ["kill", "a", "b", "c"], ["kill", "-h"], ["list", "-h"], ["exec"], ["exec", "--help"], ["update"], ["create"],
-            ["start"], ["delete", "--help"], ["-h"], ["help"], ["state", "--bogus", "x"],
+            ["start"], ["delete", "--help"], ["-h"], ["help"], ["help", "state"], ["help", "foo"], ["state", "--bogus", "x"],
         ]
         let d = Differential(Harness.binary, tag: "usage")
         defer { d.cleanUp() }
