@@ -153,11 +153,18 @@ struct Store {
         // directory without one is another runtime's (a shared --root, as Docker gives every
         // runtime), and runwasm neither adds a file to it nor removes it.
         let path = directory(id) + "/" + Self.lockFile
-        guard Sys.exists(path) else {
-            if Sys.isDirectory(directory(id)) { throw foreign(id) }
-            throw RuntimeError("container does not exist")
-        }
+        if !Sys.exists(path) && isForeign(id) { throw foreign(id) }
         return try lock(path: path)
+    }
+
+    /// True for a directory holding another runtime's state file and no lock. (A runwasm
+    /// directory being removed by another verb may lack its lock for an instant: its state file,
+    /// if still there, is runwasm's own.)
+    func isForeign(_ id: String) -> Bool {
+        guard !Sys.exists(directory(id) + "/" + Self.lockFile),
+            let bytes = try? Sys.readFile(directory(id) + "/" + Self.stateFile)
+        else { return false }
+        return (try? JSONDecoder().decode(ContainerRecord.self, from: Data(bytes))) == nil
     }
 
     func foreign(_ id: String) -> RuntimeError {
@@ -185,7 +192,6 @@ struct Store {
         do {
             bytes = try Sys.readFile(path)
         } catch let e as SystemError where e.errno == ENOENT {
-            if Sys.isDirectory(directory(id)) && !Sys.exists(directory(id) + "/" + Self.lockFile) { throw foreign(id) }
             throw RuntimeError("container does not exist")
         }
         do {
@@ -193,7 +199,7 @@ struct Store {
             record.started = !Sys.exists(directory(id) + "/" + StartSocket.name)
             return record
         } catch {
-            if !Sys.exists(directory(id) + "/" + Self.lockFile) { throw foreign(id) }
+            if isForeign(id) { throw foreign(id) }
             throw RuntimeError("state of container \(id) is unreadable (\(path)): \(error)")
         }
     }

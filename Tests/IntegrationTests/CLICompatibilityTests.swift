@@ -115,7 +115,9 @@ struct CLICompatibilityTests {
         try #require(d.run(["start", id]).status == 0)
         statuses += [d.run(["kill", id, "0"]).status, d.run(["kill", "-a", id, "0"]).status]
         d.run(["kill", id, "KILL"])
+        // runc's process is not this process's child (runwasm's is): wait until it is gone.
         _ = Harness.waitFor(pid, timeout: 5)
+        _ = Harness.eventually(timeout: 5) { !Harness.isAlive(pid) }
         statuses += [d.run(["kill", id, "0"]).status, d.run(["kill", "-a", id, "0"]).status, d.run(["kill", "nothere", "0"]).status]
         return statuses
     }
@@ -403,5 +405,20 @@ struct CLICompatibilityTests {
         }
         #expect(Set(try FileManager.default.contentsOfDirectory(atPath: runc.root + "/" + id)) == before, "runwasm changed runc's directory")
         #expect(runc.run(["state", id]).status == 0, "runc still knows its container")
+    }
+
+    @Test("a runwasm directory without its lock file (as while another verb removes it) is still runwasm's")
+    func ownDirectoryWithoutLock() throws {
+        let d = Differential(Harness.binary, tag: "nolock")
+        defer { d.cleanUp() }
+        let id = "nolock-\(getpid())"
+        let pid = try d.create(id, bundle: d.bundle("b"))
+        defer { d.remove(id, pid: pid) }
+        try #require(unlink(d.root + "/" + id + "/lock") == 0)
+        #expect(d.run(["state", id]).status == 0)
+        #expect(d.run(["kill", id, "0"]).status == 0)
+        let deleted = d.run(["delete", "--force", id])
+        #expect(deleted.status == 0, "\(deleted.stderr)")
+        #expect(!Harness.exists(d.root + "/" + id))
     }
 }
