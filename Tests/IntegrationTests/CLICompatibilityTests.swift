@@ -90,7 +90,7 @@ enum CgroupFiles {
     }
 
     static func removeTree(_ path: String) {
-        for controller in ["cpu", "memory", "pids", "cpuset", "cpuacct", "devices", "freezer", "blkio", "hugetlb", "net_cls", "perf_event", "systemd"] {
+        for controller in ["cpu", "memory", "pids", "cpuset", "cpuacct", "devices", "freezer", "blkio", "hugetlb", "net_cls", "perf_event", "systemd", "unified"] {
             rmdir("/sys/fs/cgroup/\(controller)\(path)")
         }
     }
@@ -386,7 +386,15 @@ struct CLICompatibilityTests {
         defer { runc.cleanUp() }
         let id = "shared-runc-\(getpid())"
         let pid = try runc.create(id, bundle: runc.bundle("b", linux: ["cgroupsPath": "/runwasm-test-\(id)"]))
-        defer { runc.remove(id, pid: pid) }
+        defer {
+            runc.remove(id, pid: pid)
+            // Should a runtime under test have removed runc's state, runc cannot clean up: do it here.
+            kill(pid, SIGKILL)
+            _ = Harness.eventually(timeout: 5) {
+                CgroupFiles.removeTree("/runwasm-test-\(id)")
+                return !Harness.isDirectory("/sys/fs/cgroup/pids/runwasm-test-\(id)")
+            }
+        }
         let before = Set(try FileManager.default.contentsOfDirectory(atPath: runc.root + "/" + id))
 
         func runwasm(_ args: [String]) -> ProcessResult { Harness.spawn([Harness.binary, "--root", runc.root] + args) }
