@@ -198,8 +198,42 @@ public struct ResourcesPlan: Equatable, Codable, Sendable {
 
     public var isEmpty: Bool { self == ResourcesPlan() }
 
-    /// This plan with every value that `other` sets replacing this one's.
+    /// This plan with every 0 that runc treats as "leave alone" made nil (runc's flags, like its
+    /// JSON, take 0 as unchanged).
+    public var zeroesUnset: ResourcesPlan {
+        var r = self
+        if r.memoryLimit == 0 { r.memoryLimit = nil }
+        if r.memoryReservation == 0 { r.memoryReservation = nil }
+        if r.memorySwap == 0 { r.memorySwap = nil }
+        if r.pidsLimit == 0 { r.pidsLimit = nil }
+        if r.cpuShares == 0 { r.cpuShares = nil }
+        if r.cpuQuota == 0 { r.cpuQuota = nil }
+        if r.cpuPeriod == 0 { r.cpuPeriod = nil }
+        if r.cpusetCpus == "" { r.cpusetCpus = nil }
+        if r.cpusetMems == "" { r.cpusetMems = nil }
+        return r
+    }
+
+    /// Checks what `update` is about to apply, before anything is written: the same rules as a
+    /// config's resources.
+    public func validate(field: String) throws(ConfigError) {
+        for (name, value) in [("limit", memoryLimit), ("reservation", memoryReservation), ("swap", memorySwap)] {
+            if let value, value < -1 {
+                throw ConfigError(field + ".memory." + name, "\(value) is not a byte count (use -1 for no limit)")
+            }
+        }
+        if let swap = memorySwap, let limit = memoryLimit, swap != -1, limit != -1, swap < limit {
+            throw ConfigError(field + ".memory.swap", "\(swap) is below memory.limit \(limit) (swap counts memory plus swap)")
+        }
+        if let period = cpuPeriod, !(1000...1_000_000).contains(period) {
+            throw ConfigError(field + ".cpu.period", "\(period) µs is outside 1000 to 1000000")
+        }
+    }
+
+    /// This plan with every value that `other` sets (other than runc's "unchanged" 0) replacing
+    /// this one's.
     public func overridden(by other: ResourcesPlan) -> ResourcesPlan {
+        let other = other.zeroesUnset
         var r = self
         r.memoryLimit = other.memoryLimit ?? memoryLimit
         r.memoryReservation = other.memoryReservation ?? memoryReservation
@@ -214,23 +248,18 @@ public struct ResourcesPlan: Equatable, Codable, Sendable {
         return r
     }
 
+    /// runc leaves a resource alone when its value is 0 (Docker sends 0 for every field it does
+    /// not set, on `run` and on `update`): such fields are nil here, so nothing is written.
     public init(_ spec: Spec.Resources, field: String) throws(ConfigError) {
-        memoryLimit = spec.memory?.limit
-        memoryReservation = spec.memory?.reservation
-        memorySwap = spec.memory?.swap
-        if let limit = memoryLimit, limit == 0 || limit < -1 {
-            throw ConfigError(field + ".memory.limit", "\(limit) is not a byte count (use -1 for no limit)")
-        }
-        if let swap = memorySwap, let limit = memoryLimit, swap != -1, limit != -1, swap < limit {
-            throw ConfigError(field + ".memory.swap", "\(swap) is below memory.limit \(limit) (swap counts memory plus swap)")
-        }
-        pidsLimit = spec.pids?.limit
-        cpuShares = spec.cpu?.shares
-        cpuQuota = spec.cpu?.quota
-        cpuPeriod = spec.cpu?.period
-        if let period = cpuPeriod, period != 0, !(1000...1_000_000).contains(period) {
-            throw ConfigError(field + ".cpu.period", "\(period) µs is outside 1000 to 1000000")
-        }
+        func set<T: BinaryInteger>(_ v: T?) -> T? { v == 0 ? nil : v }
+        memoryLimit = set(spec.memory?.limit)
+        memoryReservation = set(spec.memory?.reservation)
+        memorySwap = set(spec.memory?.swap)
+        pidsLimit = set(spec.pids?.limit)
+        cpuShares = set(spec.cpu?.shares)
+        cpuQuota = set(spec.cpu?.quota)
+        cpuPeriod = set(spec.cpu?.period)
+        try validate(field: field)
         cpusetCpus = spec.cpu?.cpus.flatMap { $0.isEmpty ? nil : $0 }
         cpusetMems = spec.cpu?.mems.flatMap { $0.isEmpty ? nil : $0 }
         devices = try (spec.devices ?? []).enumerated().map { i, d throws(ConfigError) in

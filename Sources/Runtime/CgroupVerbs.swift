@@ -63,8 +63,13 @@ extension Runtime {
         defer { close(lock) }
         let (record, cgroup) = try liveCgroup(id)
         guard record.status != .stopped else { throw RuntimeError("container not running") }
+        // Everything is checked before anything is written; a write the kernel refuses undoes
+        // the ones before it (Cgroup.apply).
         let document = try resourcesJSON.map { try ResourcesPlan.load(json: $0) } ?? ResourcesPlan()
-        try cgroup.apply(document.overridden(by: overrides))
+        let resources = document.overridden(by: overrides)
+        try resources.validate(field: "resources")
+        logger.debug("updating the cgroup of \(id): \(resources)")
+        try cgroup.apply(resources)
     }
 
     /// `events`: with `stats`, one stats event; otherwise stats every `interval` seconds and an

@@ -23,6 +23,8 @@ public struct ExecOptions: Sendable {
     public var noNewPrivs = false
     public var ignorePaused = false
     public var preserveFDs: Int32 = 0
+    /// `--cgroup`: a sub-cgroup of the container's to run in (`PATH` or `CONTROLLER:PATH`).
+    public var cgroups: [String] = []
 
     public init(id: String) { self.id = id }
 }
@@ -31,6 +33,7 @@ extension Runtime {
     public func exec(_ o: ExecOptions) throws -> Int32 {
         try Store.validate(id: o.id)
         let record = try store.load(o.id)
+        logger.debug("exec in \(o.id) (\(record.status.rawValue), pid \(record.pid))")
         switch record.status {
         case .created, .running: break
         case .paused where o.ignorePaused: break
@@ -83,6 +86,7 @@ extension Runtime {
         }
         spec.process = process
         let plan = try ContainerPlan(spec: spec, bundle: record.bundle)
+        logger.debug("exec process: args \(process.args ?? []), cwd \(plan.cwd), terminal \(plan.terminal)")
 
         let capabilities = try Privileges.resolve(plan.security.capabilities)
         var seccomp = try plan.security.seccomp.map { [try Seccomp.compile($0)] } ?? []
@@ -92,7 +96,12 @@ extension Runtime {
         defer { if let consoleSocket { close(consoleSocket) } }
         let pidFile = o.pidFile.map(Runtime.absolute)
 
-        let entry = try record.cgroup?.entry()
+        let cgroup = try record.cgroup?.sub(o.cgroups)
+        if !o.cgroups.isEmpty {
+            guard let cgroup else { throw RuntimeError("exec --cgroup: container \(o.id) has no cgroup") }
+            logger.debug("exec into cgroup \(cgroup.directories.values.sorted().joined(separator: ", "))")
+        }
+        let entry = try cgroup?.entry()
         let handle: ContainerHandle
         do {
             defer { entry?.close() }
@@ -113,6 +122,7 @@ extension Runtime {
             }
             try handle.waitForReady()
         } catch {
+            logger.debug("exec failed: \(error)")
             Glibc.kill(handle.pid, SIGKILL)
             if !o.detach {
                 var status: Int32 = 0
@@ -120,8 +130,11 @@ extension Runtime {
             }
             throw error
         }
+        logger.debug("exec'd process runs with pid \(handle.pid)")
         if let pidFile { try Sys.writeFileAtomically(pidFile, Array(String(handle.pid).utf8)) }
         if o.detach { return 0 }
-        return waitForwardingSignals(handle.pid)
+        let status = waitForwardingSignals(handle.pid)
+        logger.debug("exec'd process \(handle.pid) exited with status \(status)")
+        return status
     }
 }

@@ -1,4 +1,5 @@
-// Signal names and numbers as `kill` accepts them: `9`, `KILL`, `SIGKILL`, `sigkill`.
+// Signal names and numbers as `kill` accepts them: `9`, `KILL`, `SIGKILL`, `sigkill`, and `0`
+// (no signal: is the container alive?).
 
 public enum Signals {
     /// Linux signal numbers (x86_64 and arm64 agree on these).
@@ -12,7 +13,8 @@ public enum Signals {
 
     public static func parse(_ text: String) throws -> Int32 {
         if let n = Int32(text) {
-            guard (1...64).contains(n) else { throw SignalError(text: text) }
+            // 0 sends nothing and only checks that the container's process is alive, as with runc.
+            guard (0...64).contains(n) else { throw SignalError(text: text) }
             return n
         }
         var name = text.uppercased()

@@ -149,7 +149,26 @@ struct Store {
 
     /// Takes the container's lock (blocking) and returns its fd; close it to release.
     func lock(_ id: String) throws -> Int32 {
-        try lock(path: directory(id) + "/" + Self.lockFile)
+        // Every directory runwasm makes holds its lock file from the start (see `create`): a
+        // directory without one is another runtime's (a shared --root, as Docker gives every
+        // runtime), and runwasm neither adds a file to it nor removes it.
+        let path = directory(id) + "/" + Self.lockFile
+        if !Sys.exists(path) && isForeign(id) { throw foreign(id) }
+        return try lock(path: path)
+    }
+
+    /// True for a directory holding another runtime's state file and no lock. (A runwasm
+    /// directory being removed by another verb may lack its lock for an instant: its state file,
+    /// if still there, is runwasm's own.)
+    func isForeign(_ id: String) -> Bool {
+        guard !Sys.exists(directory(id) + "/" + Self.lockFile),
+            let bytes = try? Sys.readFile(directory(id) + "/" + Self.stateFile)
+        else { return false }
+        return (try? JSONDecoder().decode(ContainerRecord.self, from: Data(bytes))) == nil
+    }
+
+    func foreign(_ id: String) -> RuntimeError {
+        RuntimeError("container \(id) is not a runwasm container (\(directory(id)) was made by another runtime)")
     }
 
     private func lock(path: String) throws -> Int32 {
@@ -180,6 +199,7 @@ struct Store {
             record.started = !Sys.exists(directory(id) + "/" + StartSocket.name)
             return record
         } catch {
+            if isForeign(id) { throw foreign(id) }
             throw RuntimeError("state of container \(id) is unreadable (\(path)): \(error)")
         }
     }

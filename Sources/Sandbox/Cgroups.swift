@@ -134,6 +134,55 @@ public struct Cgroup: Codable, Sendable, Equatable {
         for c in wanted { try? write(current + "/cgroup.subtree_control", "+" + c) }
     }
 
+    /// The sub-cgroup that `exec --cgroup` names, runc's way: one `PATH` (below the container's
+    /// cgroup in every hierarchy) or any number of `CONTROLLER[,CONTROLLER]:PATH` (below it in
+    /// those controllers' hierarchies; the others keep the container's cgroup). The sub-cgroup
+    /// must exist; unlike runc, a PATH may not lead out of the container's cgroup.
+    public func sub(_ arguments: [String]) throws -> Cgroup {
+        guard !arguments.isEmpty else { return self }
+        var wanted: [String: String] = [:]  // controller ("" for all) → path below the container's cgroup
+        for argument in arguments {
+            let parts = argument.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false).map(String.init)
+            guard parts.count <= 2 else { throw RuntimeError("invalid --cgroup argument: \(argument)") }
+            let sub = parts.last!
+            let clean = Path.clean("/" + sub)
+            guard !sub.isEmpty, !sub.split(separator: "/").contains(".."), clean != "/" else {
+                throw RuntimeError("invalid --cgroup argument: \(argument) (a path below the container's cgroup)")
+            }
+            if parts.count == 1 {
+                guard arguments.count == 1 else {
+                    throw RuntimeError("invalid --cgroup argument: \(argument) (missing <controller>: prefix)")
+                }
+                wanted[""] = clean
+            } else {
+                for controller in parts[0].split(separator: ",").map(String.init) { wanted[controller] = clean }
+            }
+        }
+        var result = self
+        if let all = wanted[""] {
+            for (key, dir) in directories { result.directories[key] = dir + all }
+            result.path = Path.clean(path + all)
+            return result
+        }
+        for (controller, sub) in wanted {
+            let key: String?
+            if version == .v2 {
+                key = nil
+            } else {
+                key = directories.keys.first { $0.split(separator: ",").contains(Substring(controller)) }
+            }
+            guard let key, let dir = directories[key] else {
+                throw RuntimeError("invalid --cgroup argument: unknown controller \(controller)")
+            }
+            let target = dir + sub
+            if result.directories[key] != dir && result.directories[key] != target {
+                throw RuntimeError("invalid --cgroup argument: two paths for the hierarchy of \(key)")
+            }
+            result.directories[key] = target
+        }
+        return result
+    }
+
     /// The open files through which a process about to be cloned enters this cgroup.
     public func entry() throws -> CgroupEntry {
         var entry = CgroupEntry(cgroup: self)
@@ -161,34 +210,68 @@ public struct Cgroup: Codable, Sendable, Equatable {
         return directories.first { $0.key.split(separator: ",").contains(Substring(controller)) }?.value
     }
 
-    /// Writes the resource files that `resources` sets; unset fields are left alone.
-    public func apply(_ r: ResourcesPlan) throws {
-        func set(_ controller: String, _ file: String, _ value: String?) throws {
-            guard let value else { return }
+    /// Writes the resource files that `resources` sets; unset fields (and runc's "unchanged" 0)
+    /// are left alone. When a write fails, the files already written get their old values back
+    /// (device rules excepted), so a failing `update` changes nothing else.
+    public func apply(_ resources: ResourcesPlan) throws {
+        let r = resources.zeroesUnset
+        var written: [(path: String, old: String)] = []
+        func path(_ controller: String, _ file: String) throws -> String {
             guard let dir = directory(for: controller) else {
                 throw RuntimeError("cgroup controller \(controller) is not available for \(file)")
             }
-            try Cgroup.write(dir + "/" + file, value)
+            return dir + "/" + file
         }
+        func set(_ controller: String, _ file: String, _ value: String?) throws {
+            guard let value else { return }
+            let target = try path(controller, file)
+            let old = Cgroup.read(target)
+            try Cgroup.write(target, value)
+            if let old { written.append((target, old)) }
+        }
+        do {
+            try apply(r, set: set, path: path)
+        } catch {
+            for (target, old) in written.reversed() { try? Cgroup.write(target, old) }
+            throw error
+        }
+    }
+
+    private func apply(
+        _ r: ResourcesPlan, set: (String, String, String?) throws -> Void, path: (String, String) throws -> String
+    ) throws {
         switch version {
         case .v1:
-            // memory.memsw (memory + swap) may never be below memory.limit: order the writes.
-            let limit = r.memoryLimit.map { String($0) }
-            let swap = r.memorySwap.map { String($0) }
-            if let swap, let current = Cgroup.read((directory(for: "memory") ?? "") + "/memory.memsw.limit_in_bytes"),
-                let cur = Int64(current), let s = Int64(swap), s == -1 || s > cur
-            {
-                try set("memory", "memory.memsw.limit_in_bytes", swap)
-                try set("memory", "memory.limit_in_bytes", limit)
+            // memory.memsw (memory + swap) may never be below memory.limit: as runc does, swap
+            // first when it is unlimited or above the current limit, otherwise memory first.
+            // Unlimited memory without a swap value makes swap unlimited too.
+            let memory = "memory.limit_in_bytes", memsw = "memory.memsw.limit_in_bytes"
+            var swap = r.memorySwap
+            if r.memoryLimit == -1 && swap == nil, let p = try? path("memory", memsw), Sys.exists(p) { swap = -1 }
+            let current = try r.memoryLimit == nil ? nil : Cgroup.read(path("memory", memory)).flatMap { UInt64($0) }
+            if let limit = r.memoryLimit, let s = swap, s == -1 || (current.map { $0 < UInt64(s) } ?? false) {
+                try set("memory", memsw, String(s))
+                try set("memory", memory, String(limit))
             } else {
-                try set("memory", "memory.limit_in_bytes", limit)
-                try set("memory", "memory.memsw.limit_in_bytes", swap)
+                try set("memory", memory, r.memoryLimit.map { String($0) })
+                try set("memory", memsw, swap.map { String($0) })
             }
             try set("memory", "memory.soft_limit_in_bytes", r.memoryReservation.map { String($0) })
-            try set("pids", "pids.max", r.pidsLimit.map { $0 <= 0 ? "max" : String($0) })
+            try set("pids", "pids.max", r.pidsLimit.map { $0 < 0 ? "max" : String($0) })
             try set("cpu", "cpu.shares", r.cpuShares.map { String($0) })
-            try set("cpu", "cpu.cfs_period_us", r.cpuPeriod.map { String($0) })
+            // Under a parent with a quota, the kernel refuses (EINVAL) a period whose ratio to
+            // the old quota exceeds the parent's: then, as runc does, the quota goes first and
+            // the period after it.
+            var periodLater: String?
+            if let period = r.cpuPeriod.map({ String($0) }) {
+                do {
+                    try set("cpu", "cpu.cfs_period_us", period)
+                } catch let e as CgroupWriteError where e.errno == EINVAL && r.cpuQuota != nil {
+                    periodLater = period
+                }
+            }
             try set("cpu", "cpu.cfs_quota_us", r.cpuQuota.map { String($0) })
+            try set("cpu", "cpu.cfs_period_us", periodLater)
             try set("cpuset", "cpuset.cpus", r.cpusetCpus)
             try set("cpuset", "cpuset.mems", r.cpusetMems)
             if !r.devices.isEmpty, let dir = directory(for: "devices") {
@@ -204,12 +287,13 @@ public struct Cgroup: Codable, Sendable, Equatable {
                 let value = swap == -1 ? "max" : String(max(0, swap - (r.memoryLimit ?? swap)))
                 try set("memory", "memory.swap.max", value)
             }
-            try set("pids", "pids.max", r.pidsLimit.map { $0 <= 0 ? "max" : String($0) })
+            try set("pids", "pids.max", r.pidsLimit.map { $0 < 0 ? "max" : String($0) })
             // cpu.shares 2…262144 maps onto cpu.weight 1…10000.
             try set("cpu", "cpu.weight", r.cpuShares.map { String(Cgroup.weight(shares: $0)) })
             if r.cpuQuota != nil || r.cpuPeriod != nil {
+                // As runc: a period only when one is given (the kernel keeps the current one).
                 let quota = r.cpuQuota.map { $0 <= 0 ? "max" : String($0) } ?? "max"
-                try set("cpu", "cpu.max", "\(quota) \(r.cpuPeriod ?? 100_000)")
+                try set("cpu", "cpu.max", quota + (r.cpuPeriod.map { " \($0)" } ?? ""))
             }
             try set("cpuset", "cpuset.cpus", r.cpusetCpus)
             try set("cpuset", "cpuset.mems", r.cpusetMems)
@@ -291,8 +375,16 @@ public struct Cgroup: Codable, Sendable, Equatable {
         defer { close(fd) }
         let bytes = Array(value.utf8)
         let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
-        guard n == bytes.count else { throw RuntimeError("cannot write \"\(value)\" to \(path): \(Sys.errorString(errno))") }
+        guard n == bytes.count else { throw CgroupWriteError(path: path, value: value, errno: n < 0 ? errno : EIO) }
     }
+}
+
+/// A cgroup file refused a value.
+public struct CgroupWriteError: Error, CustomStringConvertible {
+    public var path: String
+    public var value: String
+    public var errno: Int32
+    public var description: String { "cannot write \"\(value)\" to \(path): \(Sys.errorString(errno))" }
 }
 
 /// How a cloned process enters its cgroup without its parent moving it there.

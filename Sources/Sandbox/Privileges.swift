@@ -114,6 +114,23 @@ public enum Privileges {
     /// Just before the guest runs: the credentials a real execve would leave (see
     /// `CapabilityTransition`): bounding set, user and groups, capability sets, ambient set, umask
     /// and no_new_privs, in that order (the user change would otherwise clear the sets).
+    /// As runc does before it changes user: stdio (the pty slave, or whatever the caller passed)
+    /// is given to the process's uid, keeping its group (`tty`'s for a devpts slave mounted with
+    /// gid=5) and mode; /dev/null is left alone, and so is a file the namespace cannot chown
+    /// (EINVAL, EPERM, EROFS).
+    static func giveStdioTo(uid: UInt32) throws {
+        var null = stat()
+        let haveNull = stat("/dev/null", &null) == 0
+        for fd: Int32 in [0, 2, 1] {
+            var st = stat()
+            guard fstat(fd, &st) == 0 else { continue }
+            if st.st_uid == uid || (haveNull && st.st_rdev == null.st_rdev) { continue }
+            if fchown(fd, uid, st.st_gid) != 0 && ![EINVAL, EPERM, EROFS].contains(errno) {
+                throw SystemError("fchown", "stdio fd \(fd) to uid \(uid)")
+            }
+        }
+    }
+
     static func drop(_ security: SecurityPlan, _ caps: ResolvedCapabilities) throws {
         let maxBits = cap_value_t(cap_max_bits())
         for cap in 0..<maxBits where !caps.bounding.contains(cap) {
@@ -121,6 +138,7 @@ public enum Privileges {
         }
 
         let user = security.user
+        try giveStdioTo(uid: user.uid)
         var groups = user.additionalGids.map { gid_t($0) }
         guard setgroups(groups.count, &groups) == 0 else { throw SystemError("setgroups", "process.user.additionalGids") }
         if user.uid != 0 || user.gid != 0 {

@@ -34,13 +34,13 @@ struct Update: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "update", abstract: "Change the resources of a container's cgroup.")
     @ParentCommand var runwasm: Runwasm
     @Option(name: .shortAndLong, help: "A LinuxResources JSON file, or - for stdin.") var resources: String?
-    @Option(help: "Memory limit (bytes, or with k, m, g).") var memory: ByteCount?
-    @Option(name: .customLong("memory-reservation"), help: "Memory soft limit.") var memoryReservation: ByteCount?
-    @Option(name: .customLong("memory-swap"), help: "Memory plus swap limit (-1: unlimited).") var memorySwap: ByteCount?
-    @Option(name: .customLong("kernel-memory"), help: "Accepted and ignored (no longer in the kernel).") var kernelMemory: String?
-    @Option(name: .customLong("pids-limit"), help: "Maximum number of tasks.") var pidsLimit: Int64?
+    @Option(parsing: .unconditional, help: "Memory limit (bytes, or with k, m, g; -1: unlimited).") var memory: ByteCount?
+    @Option(name: .customLong("memory-reservation"), parsing: .unconditional, help: "Memory soft limit.") var memoryReservation: ByteCount?
+    @Option(name: .customLong("memory-swap"), parsing: .unconditional, help: "Memory plus swap limit (-1: unlimited).") var memorySwap: ByteCount?
+    @Option(name: .customLong("kernel-memory"), parsing: .unconditional, help: "Accepted and ignored (no longer in the kernel).") var kernelMemory: String?
+    @Option(name: .customLong("pids-limit"), parsing: .unconditional, help: "Maximum number of tasks (-1: unlimited).") var pidsLimit: Int64?
     @Option(name: .customLong("cpu-share"), help: "CPU shares (relative weight).") var cpuShare: UInt64?
-    @Option(name: .customLong("cpu-quota"), help: "CPU CFS quota in µs.") var cpuQuota: Int64?
+    @Option(name: .customLong("cpu-quota"), parsing: .unconditional, help: "CPU CFS quota in µs (-1: unlimited).") var cpuQuota: Int64?
     @Option(name: .customLong("cpu-period"), help: "CPU CFS period in µs.") var cpuPeriod: UInt64?
     @Option(name: .customLong("cpuset-cpus"), help: "CPUs to use (0-3, 0,1).") var cpusetCpus: String?
     @Option(name: .customLong("cpuset-mems"), help: "Memory nodes to use.") var cpusetMems: String?

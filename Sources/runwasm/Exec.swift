@@ -23,7 +23,7 @@ struct Exec: ParsableCommand {
     @Option(name: .customLong("preserve-fds"), help: "Pass fds 3 to 3+N-1.") var preserveFDs: Int32 = 0
     @Option(name: .customLong("process-label"), help: "Accepted; no SELinux.") var processLabel: String?
     @Option(help: "Accepted; no AppArmor.") var apparmor: String?
-    @Option(help: "Accepted for compatibility.") var cgroup: String?
+    @Option(help: "Run in a sub-cgroup of the container's: PATH, or CONTROLLER[,CONTROLLER]:PATH (repeatable).") var cgroup: [String] = []
     @Argument(help: "Container id.") var id: String
     @Argument(parsing: .captureForPassthrough, help: "The module and its arguments.") var command: [String] = []
 
@@ -43,6 +43,7 @@ struct Exec: ParsableCommand {
         options.noNewPrivs = noNewPrivs
         options.ignorePaused = ignorePaused
         options.preserveFDs = preserveFDs
+        options.cgroups = cgroup
         let status = try runwasm.withRuntime(failure: 255) { try $0.exec(options) }
         if status != 0 { throw ExitCode(status) }
     }

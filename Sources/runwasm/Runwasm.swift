@@ -78,6 +78,18 @@ struct Runwasm: ParsableCommand {
             Logger(path: nil, format: .text, debug: false).error("\(verb) is not supported: runwasm does not checkpoint containers")
             exit(withError: ExitCode(1))
         }
+        // An unknown verb: runc's answer, exit 3 and nothing on stdout (even with -h).
+        let verbs = Set(configuration.subcommands.map { $0._commandName } + ["help"])
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        if let verb = verb(in: arguments) {
+            // `help VERB` names its verb after it.
+            let after = arguments.drop { $0 != "help" }.dropFirst().first { !$0.hasPrefix("-") }
+            let named = verb == "help" ? after : verb
+            if let named, !verbs.contains(named) {
+                Logger(path: nil, format: .text, debug: false).error("No help topic for '\(named)'")
+                Process.exit(3)
+            }
+        }
         do {
             var command = try parseAsRoot()
             try command.run()
@@ -86,8 +98,22 @@ struct Runwasm: ParsableCommand {
             // help text only to find it has nothing to print.
             Process.exit(code.rawValue)
         } catch {
-            exit(withError: error)
+            // -h, --help, help VERB, --version: exit 0 with the text on stdout. A usage error (a
+            // missing or extra argument, an unknown flag, a bad value): as runc, exit 1 with the
+            // error on stderr and the verb's usage on stdout.
+            if exitCode(for: error) == .success { exit(withError: error) }
+            Logger(path: nil, format: .text, debug: false).error(message(for: error))
+            print(usageString(for: Array(CommandLine.arguments.dropFirst())))
+            Process.exit(1)
         }
+    }
+
+    /// The usage text of the verb that `arguments` name (the whole tool's without one).
+    static func usageString(for arguments: [String]) -> String {
+        guard let verb = verb(in: arguments),
+            let command = configuration.subcommands.first(where: { $0._commandName == verb })
+        else { return helpMessage() }
+        return helpMessage(for: command)
     }
 }
 
