@@ -82,6 +82,17 @@ int rw_pivot_root(const char *new_root, const char *put_old) {
     return syscall(SYS_pivot_root, new_root, put_old) < 0 ? -errno : 0;
 }
 
+int rw_mount_setattr_recursive(int fd, unsigned long long set, unsigned long long clear) {
+    struct {
+        unsigned long long attr_set, attr_clr, propagation, userns_fd;
+    } attr = {set, clear, 0, 0};
+#ifndef SYS_mount_setattr
+#define SYS_mount_setattr 442
+#endif
+    /* AT_EMPTY_PATH 0x1000, AT_RECURSIVE 0x8000 */
+    return syscall(SYS_mount_setattr, fd, "", 0x1000 | 0x8000, &attr, sizeof attr) < 0 ? -errno : 0;
+}
+
 int rw_open_in_root(int dirfd, const char *path, int flags) {
     struct open_how how;
     memset(&how, 0, sizeof how);
