@@ -151,8 +151,19 @@ public enum ContainerProcess {
             }
         }
 
+        // With a new user namespace the child resolves paths as that namespace's root, which may
+        // not reach a source only the host's root can: the parent takes a detached copy of each
+        // bind source first, as runc opens them before entering the user namespace.
+        var bindSources: [Int: Int32] = [:]
+        defer { for fd in bindSources.values { close(fd) } }
+        if let userns = plan.namespace(.user), userns.path == nil {
+            for (index, m) in plan.mounts.enumerated() where m.isBind {
+                let fd = rw_open_tree_clone(m.source, m.flags & MountFlags.rec != 0 ? 1 : 0)
+                if fd >= 0 { bindSources[index] = fd }  // else the child binds the path itself
+            }
+        }
         return try cloneChild(flags: flags, cgroup: options.cgroup, what: "container process") { channel, placed in
-            childMain(options, payload: payload, channel: channel, joins: joins, placedInCgroup: placed)
+            childMain(options, payload: payload, channel: channel, joins: joins, bindSources: bindSources, placedInCgroup: placed)
         }
     }
 
@@ -215,13 +226,13 @@ public enum ContainerProcess {
 
     private static func childMain(
         _ options: SpawnOptions, payload: any ContainerPayload, channel: Channel,
-        joins: [(fd: Int32, kind: NamespaceKind, path: String)], placedInCgroup: Bool
+        joins: [(fd: Int32, kind: NamespaceKind, path: String)], bindSources: [Int: Int32], placedInCgroup: Bool
     ) -> Never {
         let plan = options.plan
         do {
             try beginChild(
                 name: "runwasm:init", cgroup: options.cgroup, placedInCgroup: placedInCgroup,
-                keep: [channel.fd, options.startSocket] + joins.map(\.fd), preserveFDs: options.preserveFDs)
+                keep: [channel.fd, options.startSocket] + joins.map(\.fd) + Array(bindSources.values), preserveFDs: options.preserveFDs)
 
             for join in joins {
                 try Sys.check(rw_setns(join.fd, Int32(cloneFlag(join.kind))), "setns", join.path)
@@ -238,7 +249,8 @@ public enum ContainerProcess {
                 try Sys.check(rw_unshare(Int32(RW_CLONE_NEWCGROUP)), "unshare", "cgroup namespace")
             }
 
-            try Rootfs.prepare(plan, cgroup: options.cgroup?.cgroup)
+            try Rootfs.prepare(plan, cgroup: options.cgroup?.cgroup, bindSources: bindSources)
+            for fd in bindSources.values { close(fd) }
             try Privileges.applyRlimits(plan.security.rlimits)
             try Privileges.applyOOMScoreAdj(plan.security.oomScoreAdj)
             // runc runs them from the rootfs (its host path), before pivot_root.

@@ -9,7 +9,8 @@ import OCI
 enum Rootfs {
     /// Everything before pivot_root, run in the container's new mount namespace. `cgroup` is the
     /// container's own cgroup, the only one a cgroup mount shows.
-    static func prepare(_ plan: ContainerPlan, cgroup: Cgroup?) throws {
+    /// `bindSources`: detached copies of bind sources (by mount index) the parent made.
+    static func prepare(_ plan: ContainerPlan, cgroup: Cgroup?, bindSources: [Int: Int32] = [:]) throws {
         // linux.rootfsPropagation (rslave by default) on the whole tree, as runc applies it: with
         // the default nothing mounted from here on propagates back to the host; `rshared` keeps
         // the host's shared mounts shared (CRI's Bidirectional mounts).
@@ -27,7 +28,7 @@ enum Rootfs {
                 if m.type == "cgroup" || m.type == "cgroup2" {
                     try mountCgroup(m, root: root, cgroup: cgroup, newNamespace: plan.namespace(.cgroup) != nil)
                 } else {
-                    try mountOne(m, root: root)
+                    try mountOne(m, root: root, sourceFD: bindSources[index], treePropagation: plan.rootPropagation)
                 }
             } catch {
                 throw RuntimeError("mounts[\(index)] (\(m.destination)): \(error)")
@@ -134,7 +135,7 @@ enum Rootfs {
 
     private static func fdPath(_ fd: Int32) -> String { "/proc/self/fd/\(fd)" }
 
-    private static func mountOne(_ m: MountPlan, root: Int32) throws {
+    private static func mountOne(_ m: MountPlan, root: Int32, sourceFD: Int32? = nil, treePropagation: UInt = 0) throws {
         let source = m.source
         let type = m.type
         let flags = m.flags
@@ -142,7 +143,8 @@ enum Rootfs {
         var sourceIsDirectory = true
         if isBind {
             var st = stat()
-            guard stat(source, &st) == 0 else { throw SystemError("stat", "source \(source)") }
+            let found = sourceFD.map { fstat($0, &st) } ?? stat(source, &st)
+            guard found == 0 else { throw SystemError("stat", "source \(source)") }
             sourceIsDirectory = (st.st_mode & S_IFMT) == S_IFDIR
         }
         if type == "proc" || type == "sysfs" { try requireOrdinaryDirectory(m.destination, type: type, root: root) }
@@ -150,7 +152,17 @@ enum Rootfs {
         let target = try resolve(m.destination, in: root)
         defer { close(target) }
         if isBind {
-            try mount(source, fdPath(target), nil, flags & (MountFlags.bind | MountFlags.rec), what: "\(source) on \(m.destination)")
+            if let sourceFD {
+                try Sys.check(rw_move_mount(sourceFD, target), "move_mount", "\(source) on \(m.destination)")
+                // The copy was taken from the host's tree, which linux.rootfsPropagation (rslave by
+                // default) never reached: give it that propagation, as a bind from the container's
+                // own tree would have.
+                let moved = try resolve(m.destination, in: root)
+                defer { close(moved) }
+                try mount(nil, fdPath(moved), nil, treePropagation, what: "\(m.destination) (linux.rootfsPropagation)")
+            } else {
+                try mount(source, fdPath(target), nil, flags & (MountFlags.bind | MountFlags.rec), what: "\(source) on \(m.destination)")
+            }
             let extra = flags & ~(MountFlags.bind | MountFlags.rec | MountFlags.remount)
             if extra != 0 {
                 // Bind mounts take their flags on a remount of the new mount, not the target below it.

@@ -292,8 +292,11 @@ struct ConfigFieldTests {
         Harness.write(parent + "/freezer.state", "FROZEN")
         defer {
             Harness.write(parent + "/freezer.state", "THAWED")
-            rmdir(parent + "/fi")
-            rmdir(parent)
+            // create made the parent in every hierarchy.
+            for h in ["cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids", "systemd", "unified"] {
+                rmdir("/sys/fs/cgroup/\(h)/runwasm-tests/frozen/fi")
+                rmdir("/sys/fs/cgroup/\(h)/runwasm-tests/frozen")
+            }
         }
         let b = box { $0["cgroupsPath"] = "/runwasm-tests/frozen/fi" }
         let r = b.runwasm(["create", "--bundle", b.bundle, "fi"], timeout: 15)
@@ -385,6 +388,33 @@ struct ConfigFieldTests {
         for name in ["rro", "rrw", "rnosuid", "rnodev", "rnoexec", "rnosymfollow"] {
             #expect(options.contains(name), "\(name)")
         }
+    }
+
+    @Test("with a new user namespace a bind source only the host's root can reach still mounts (opened before, as runc opens it)")
+    func userNamespaceBindSource() throws {
+        let b = Sandbox(module: Guests.spin)
+        let secret = b.dir + "/secret"
+        Harness.mkdirs(secret + "/inner")
+        Harness.write(secret + "/inner/file", "x")
+        chmod(secret, 0o700)
+        // The bundle reachable by the mapped root, the source not (its parent is root's, 0700).
+        chmod(b.dir, 0o755)
+        chmod(b.bundle, 0o755)
+        _ = Harness.spawn(["/bin/chown", "-R", "100000:100000", b.rootfs])
+        b.addMount(["destination": "/data", "type": "bind", "source": secret + "/inner", "options": ["rbind", "ro"]])
+        var linux = b.config["linux"] as! [String: Any]
+        linux["namespaces"] = (linux["namespaces"] as! [[String: Any]]) + [["type": "user"]]
+        linux["uidMappings"] = [["containerID": 0, "hostID": 100_000, "size": 65536]]
+        linux["gidMappings"] = [["containerID": 0, "hostID": 100_000, "size": 65536]]
+        b.config["linux"] = linux
+        let pid = try b.create("fw")
+        defer { finish(b, "fw", pid) }
+        let info = Harness.read("/proc/\(pid)/mountinfo") ?? ""
+        let line = info.split(separator: "\n").first { $0.split(separator: " ")[4] == "/data" }
+        #expect(line != nil, "\(info)")
+        #expect(line.map { $0.split(separator: " ")[5].split(separator: ",").contains("ro") } == true)
+        // It took the rootfs propagation (rslave by default), never a peer of the host's mount.
+        #expect(line.map { !$0.contains(" shared:") } == true, "\(line ?? "")")
     }
 }
 
