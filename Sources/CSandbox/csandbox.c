@@ -83,6 +83,34 @@ int rw_pivot_root(const char *new_root, const char *put_old) {
     return syscall(SYS_pivot_root, new_root, put_old) < 0 ? -errno : 0;
 }
 
+int rw_mount_setattr_recursive(int fd, unsigned long long set, unsigned long long clear) {
+    struct {
+        unsigned long long attr_set, attr_clr, propagation, userns_fd;
+    } attr = {set, clear, 0, 0};
+#ifndef SYS_mount_setattr
+#define SYS_mount_setattr 442
+#endif
+    /* AT_EMPTY_PATH 0x1000, AT_RECURSIVE 0x8000 */
+    return syscall(SYS_mount_setattr, fd, "", 0x1000 | 0x8000, &attr, sizeof attr) < 0 ? -errno : 0;
+}
+
+int rw_open_tree_clone(const char *path, int recursive) {
+#ifndef SYS_open_tree
+#define SYS_open_tree 428
+#endif
+    /* OPEN_TREE_CLONE 1, OPEN_TREE_CLOEXEC = O_CLOEXEC, AT_RECURSIVE 0x8000 */
+    long fd = syscall(SYS_open_tree, AT_FDCWD, path, 1 | O_CLOEXEC | (recursive ? 0x8000 : 0));
+    return fd < 0 ? -errno : (int)fd;
+}
+
+int rw_move_mount(int from_fd, int to_fd) {
+#ifndef SYS_move_mount
+#define SYS_move_mount 429
+#endif
+    /* MOVE_MOUNT_F_EMPTY_PATH 0x4, MOVE_MOUNT_T_EMPTY_PATH 0x40 */
+    return syscall(SYS_move_mount, from_fd, "", to_fd, "", 0x4 | 0x40) < 0 ? -errno : 0;
+}
+
 int rw_open_in_root(int dirfd, const char *path, int flags) {
     struct open_how how;
     memset(&how, 0, sizeof how);

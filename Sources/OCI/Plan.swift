@@ -38,6 +38,10 @@ public struct MountPlan: Equatable, Sendable {
     public var propagation: UInt
     /// Options the kernel parses itself (`mode=755`, `size=64k`…), joined with commas.
     public var data: String
+    /// MOUNT_ATTR_* set and cleared on the mount and every submount (`rro`, `rnosuid`…), with
+    /// mount_setattr(AT_RECURSIVE).
+    public var recursiveSet: UInt64 = 0
+    public var recursiveClear: UInt64 = 0
     public init(destination: String, type: String, source: String, flags: UInt, propagation: UInt, data: String) {
         self.destination = destination
         self.type = type
@@ -72,6 +76,28 @@ public enum MountFlags {
     public static let strictatime: UInt = 1 << 24
 }
 
+/// The MOUNT_ATTR_* values of mount_setattr(2).
+public enum MountAttributes {
+    public static let rdonly: UInt64 = 0x1
+    public static let nosuid: UInt64 = 0x2
+    public static let nodev: UInt64 = 0x4
+    public static let noexec: UInt64 = 0x8
+    public static let nosymfollow: UInt64 = 0x20_0000
+}
+
+/// `linux.devices[i]`: a node made in the container's /dev.
+public struct DevicePlan: Equatable, Sendable {
+    public var path: String
+    /// `c`, `b`, `u` (unbuffered character) or `p` (fifo).
+    public var type: String
+    public var major: UInt32
+    public var minor: UInt32
+    /// Permission bits only.
+    public var mode: UInt32
+    public var uid: UInt32
+    public var gid: UInt32
+}
+
 public struct HookPlan: Codable, Equatable, Sendable {
     public var path: String
     public var args: [String]
@@ -103,6 +129,8 @@ public struct ContainerPlan: Sendable {
     public var consoleSize: (rows: UInt16, cols: UInt16)?
     public var namespaces: [NamespacePlan]
     public var mounts: [MountPlan]
+    /// `linux.devices`, created after the mounts.
+    public var devices: [DevicePlan]
     /// Propagation applied to the container's `/` before its mounts (MS_SLAVE|MS_REC by default).
     public var rootPropagation: UInt
     public var hostname: String?
@@ -207,6 +235,24 @@ extension ContainerPlan {
         }
         mounts = try (spec.mounts ?? []).enumerated().map { i, m throws(ConfigError) in try Self.mount(m, index: i, bundle: bundle) }
         rootPropagation = try Self.rootPropagation(spec.linux?.rootfsPropagation)
+        devices = try Self.devices(spec.linux?.devices ?? [])
+        // No AppArmor or SELinux support: a label is refused, never dropped. On a host without
+        // them runc fails these too (Docs/compatibility.md).
+        for (field, value) in [
+            ("process.apparmorProfile", process.apparmorProfile), ("process.selinuxLabel", process.selinuxLabel),
+            ("linux.mountLabel", spec.linux?.mountLabel),
+        ] where !(value ?? "").isEmpty {
+            throw ConfigError(field, "runwasm applies no AppArmor or SELinux labels")
+        }
+        let linux = spec.linux
+        for (field, value) in [
+            ("linux.intelRdt", linux?.intelRdt), ("linux.personality", linux?.personality), ("linux.timeOffsets", linux?.timeOffsets),
+            ("linux.netDevices", linux?.netDevices), ("linux.memoryPolicy", linux?.memoryPolicy),
+            ("process.ioPriority", process.ioPriority), ("process.scheduler", process.scheduler),
+            ("process.execCPUAffinity", process.execCPUAffinity),
+        ] {
+            if let value, value != .null { throw ConfigError(field, "not supported by runwasm") }
+        }
 
         hostname = spec.hostname.flatMap { $0.isEmpty ? nil : $0 }
         domainname = spec.domainname.flatMap { $0.isEmpty ? nil : $0 }
@@ -275,6 +321,15 @@ extension ContainerPlan {
         "bind": (true, MountFlags.bind), "rbind": (true, MountFlags.bind | MountFlags.rec),
     ]
 
+    /// Recursive options (mount_setattr): what each sets (true) or clears.
+    static let recursiveOptions: [String: (set: Bool, attr: UInt64)] = [
+        "rro": (true, MountAttributes.rdonly), "rrw": (false, MountAttributes.rdonly),
+        "rnosuid": (true, MountAttributes.nosuid), "rsuid": (false, MountAttributes.nosuid),
+        "rnodev": (true, MountAttributes.nodev), "rdev": (false, MountAttributes.nodev),
+        "rnoexec": (true, MountAttributes.noexec), "rexec": (false, MountAttributes.noexec),
+        "rnosymfollow": (true, MountAttributes.nosymfollow), "rsymfollow": (false, MountAttributes.nosymfollow),
+    ]
+
     static let propagationOptions: [String: UInt] = [
         "private": MountFlags.private, "rprivate": MountFlags.private | MountFlags.rec,
         "shared": MountFlags.shared, "rshared": MountFlags.shared | MountFlags.rec,
@@ -284,7 +339,7 @@ extension ContainerPlan {
 
     /// The mount options runwasm recognises (for `features`).
     public static var mountOptionNames: [String] {
-        (Array(flagOptions.keys) + Array(propagationOptions.keys)).sorted()
+        (Array(flagOptions.keys) + Array(propagationOptions.keys) + Array(recursiveOptions.keys)).sorted()
     }
 
     private static func mount(_ m: Spec.Mount, index: Int, bundle: String) throws(ConfigError) -> MountPlan {
@@ -298,9 +353,19 @@ extension ContainerPlan {
         var flags: UInt = 0
         var propagation: UInt = 0
         var data: [String] = []
+        var recursiveSet: UInt64 = 0
+        var recursiveClear: UInt64 = 0
         for option in m.options ?? [] {
             if let (set, flag) = flagOptions[option] {
                 if set { flags |= flag } else { flags &= ~flag }
+            } else if let (set, attr) = recursiveOptions[option] {
+                if set {
+                    recursiveSet |= attr
+                    recursiveClear &= ~attr
+                } else {
+                    recursiveClear |= attr
+                    recursiveSet &= ~attr
+                }
             } else if let p = propagationOptions[option] {
                 propagation |= p
             } else if option.hasPrefix("x-") {
@@ -321,9 +386,37 @@ extension ContainerPlan {
             guard !source.isEmpty else { throw ConfigError(field + ".source", "a bind mount needs a source") }
             if !source.hasPrefix("/") { source = Path.clean(bundle + "/" + source) }
         }
-        return MountPlan(
+        var plan = MountPlan(
             destination: Path.clean(destination), type: type, source: source.isEmpty ? type : source,
             flags: flags, propagation: propagation, data: data.joined(separator: ","))
+        plan.recursiveSet = recursiveSet
+        plan.recursiveClear = recursiveClear
+        return plan
+    }
+
+    private static func devices(_ list: [Spec.Device]) throws(ConfigError) -> [DevicePlan] {
+        try list.enumerated().map { i, d throws(ConfigError) in
+            let field = "linux.devices[\(i)]"
+            guard let path = d.path, !path.isEmpty else { throw ConfigError(field + ".path", "missing") }
+            let clean = Path.clean(path)
+            guard path.hasPrefix("/"), clean.hasPrefix("/dev/") else {
+                throw ConfigError(field + ".path", "\"\(path)\" is not a path under /dev")
+            }
+            guard let type = d.type, ["c", "b", "u", "p"].contains(type) else {
+                throw ConfigError(field + ".type", "\(d.type.map { "\"\($0)\"" } ?? "missing"): must be c, b, u or p")
+            }
+            func number(_ v: Int64?, _ name: String) throws(ConfigError) -> UInt32 {
+                guard let v else {
+                    if type == "p" { return 0 }
+                    throw ConfigError(field + "." + name, "missing")
+                }
+                guard let n = UInt32(exactly: v) else { throw ConfigError(field + "." + name, "\(v) is not a device number") }
+                return n
+            }
+            return DevicePlan(
+                path: clean, type: type, major: try number(d.major, "major"), minor: try number(d.minor, "minor"),
+                mode: (d.fileMode ?? 0o666) & 0o7777, uid: d.uid ?? 0, gid: d.gid ?? 0)
+        }
     }
 
     private static func rootPropagation(_ value: String?) throws(ConfigError) -> UInt {

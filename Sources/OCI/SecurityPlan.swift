@@ -194,6 +194,8 @@ public struct ResourcesPlan: Equatable, Codable, Sendable {
     public var cpusetCpus: String?
     public var cpusetMems: String?
     public var devices: [DeviceRulePlan] = []
+    /// Block I/O, huge pages, network, swappiness, OOM killer, realtime, unified (ResourceExtras.swift).
+    public var extras: ResourceExtrasPlan?
     public init() {}
 
     public var isEmpty: Bool { self == ResourcesPlan() }
@@ -245,6 +247,7 @@ public struct ResourcesPlan: Equatable, Codable, Sendable {
         r.cpusetCpus = other.cpusetCpus ?? cpusetCpus
         r.cpusetMems = other.cpusetMems ?? cpusetMems
         if !other.devices.isEmpty { r.devices = other.devices }
+        if let more = other.extras { r.extras = (extras ?? ResourceExtrasPlan()).overridden(by: more) }
         return r
     }
 
@@ -271,6 +274,8 @@ public struct ResourcesPlan: Equatable, Codable, Sendable {
             }
             return DeviceRulePlan(allow: d.allow ?? false, type: type, major: d.major ?? -1, minor: d.minor ?? -1, access: access)
         }
+        let more = try ResourceExtrasPlan(spec, field: field)
+        extras = more.isEmpty ? nil : more
     }
 }
 
@@ -298,7 +303,7 @@ public struct SecurityPlan: Sendable {
         let ipc = ["kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall", "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced"]
         if ipc.contains(key) || key.hasPrefix("fs.mqueue.") { return .ipc }
         if key.hasPrefix("net.") { return .network }
-        if key == "kernel.hostname" || key == "kernel.domainname" { return .uts }
+        if key == "kernel.domainname" { return .uts }
         return nil
     }
 
@@ -354,11 +359,16 @@ public struct SecurityPlan: Sendable {
         maskedPaths = linux?.maskedPaths ?? []
         readonlyPaths = linux?.readonlyPaths ?? []
         for key in (linux?.sysctl ?? [:]).keys.sorted() {
+            if key == "kernel.hostname" {
+                throw ConfigError("linux.sysctl.\(key)", "conflicts with the hostname field; set that instead")
+            }
             guard let needed = Self.sysctlNamespace(key) else {
                 throw ConfigError("linux.sysctl.\(key)", "not a namespaced sysctl, so a container may not set it")
             }
-            guard namespaces.contains(where: { $0.kind == needed && $0.path == nil }) else {
-                throw ConfigError("linux.sysctl.\(key)", "needs a new \(needed.rawValue) namespace")
+            // New or joined by path, as runc allows (a joined network namespace that is the
+            // host's own is refused when the container process joins it).
+            guard namespaces.contains(where: { $0.kind == needed }) else {
+                throw ConfigError("linux.sysctl.\(key)", "needs a \(needed.rawValue) namespace of the container's own (new or joined by path)")
             }
             sysctl.append((key, linux!.sysctl![key]!))
         }

@@ -42,6 +42,12 @@ public struct Spec: Codable, Sendable {
         public var rlimits: [Rlimit]?
         public var noNewPrivileges: Bool?
         public var oomScoreAdj: Int?
+        public var apparmorProfile: String?
+        public var selinuxLabel: String?
+        /// Fields runwasm does not apply, decoded only to be refused.
+        public var ioPriority: JSONValue?
+        public var scheduler: JSONValue?
+        public var execCPUAffinity: JSONValue?
 
         public init(
             terminal: Bool? = nil, consoleSize: ConsoleSize? = nil, user: User? = nil, args: [String]? = nil,
@@ -179,7 +185,13 @@ public struct Spec: Codable, Sendable {
         public var mountLabel: String?
         public var seccomp: Seccomp?
         public var resources: Resources?
-        public var devices: JSONValue?
+        public var devices: [Device]?
+        /// Fields runwasm does not apply, decoded only to be refused.
+        public var intelRdt: JSONValue?
+        public var personality: JSONValue?
+        public var timeOffsets: JSONValue?
+        public var netDevices: JSONValue?
+        public var memoryPolicy: JSONValue?
         public init(
             namespaces: [Namespace]? = nil, uidMappings: [IDMapping]? = nil, gidMappings: [IDMapping]? = nil,
             sysctl: [String: String]? = nil, cgroupsPath: String? = nil, rootfsPropagation: String? = nil,
@@ -194,6 +206,17 @@ public struct Spec: Codable, Sendable {
             self.maskedPaths = maskedPaths
             self.readonlyPaths = readonlyPaths
         }
+    }
+
+    /// `linux.devices[]`: a device node to create in the container.
+    public struct Device: Codable, Sendable {
+        public var path: String?
+        public var type: String?
+        public var major: Int64?
+        public var minor: Int64?
+        public var fileMode: UInt32?
+        public var uid: UInt32?
+        public var gid: UInt32?
     }
 
     public struct Namespace: Codable, Sendable {
@@ -249,6 +272,11 @@ public struct Spec: Codable, Sendable {
         public var cpu: CPU?
         public var pids: Pids?
         public var devices: [DeviceRule]?
+        public var blockIO: BlockIO?
+        public var hugepageLimits: [HugepageLimit]?
+        public var network: Network?
+        public var unified: [String: String]?
+        public var rdma: JSONValue?
         public init(memory: Memory? = nil, cpu: CPU? = nil, pids: Pids? = nil, devices: [DeviceRule]? = nil) {
             self.memory = memory
             self.cpu = cpu
@@ -261,6 +289,10 @@ public struct Spec: Codable, Sendable {
         public var limit: Int64?
         public var reservation: Int64?
         public var swap: Int64?
+        public var swappiness: UInt64?
+        public var disableOOMKiller: Bool?
+        public var kernel: Int64?
+        public var kernelTCP: Int64?
         public init(limit: Int64? = nil, reservation: Int64? = nil, swap: Int64? = nil) {
             self.limit = limit
             self.reservation = reservation
@@ -274,6 +306,10 @@ public struct Spec: Codable, Sendable {
         public var period: UInt64?
         public var cpus: String?
         public var mems: String?
+        public var realtimeRuntime: Int64?
+        public var realtimePeriod: UInt64?
+        public var idle: Int64?
+        public var burst: UInt64?
         public init(shares: UInt64? = nil, quota: Int64? = nil, period: UInt64? = nil, cpus: String? = nil, mems: String? = nil) {
             self.shares = shares
             self.quota = quota
@@ -286,6 +322,44 @@ public struct Spec: Codable, Sendable {
     public struct Pids: Codable, Sendable {
         public var limit: Int64?
         public init(limit: Int64? = nil) { self.limit = limit }
+    }
+
+    public struct BlockIO: Codable, Sendable {
+        public var weight: UInt16?
+        public var leafWeight: UInt16?
+        public var weightDevice: [WeightDevice]?
+        public var throttleReadBpsDevice: [ThrottleDevice]?
+        public var throttleWriteBpsDevice: [ThrottleDevice]?
+        public var throttleReadIOPSDevice: [ThrottleDevice]?
+        public var throttleWriteIOPSDevice: [ThrottleDevice]?
+    }
+
+    public struct WeightDevice: Codable, Sendable {
+        public var major: Int64?
+        public var minor: Int64?
+        public var weight: UInt16?
+        public var leafWeight: UInt16?
+    }
+
+    public struct ThrottleDevice: Codable, Sendable {
+        public var major: Int64?
+        public var minor: Int64?
+        public var rate: UInt64?
+    }
+
+    public struct HugepageLimit: Codable, Sendable {
+        public var pageSize: String?
+        public var limit: UInt64?
+    }
+
+    public struct Network: Codable, Sendable {
+        public var classID: UInt32?
+        public var priorities: [InterfacePriority]?
+    }
+
+    public struct InterfacePriority: Codable, Sendable {
+        public var name: String?
+        public var priority: UInt32?
     }
 
     public struct DeviceRule: Codable, Sendable {

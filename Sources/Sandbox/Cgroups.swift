@@ -37,6 +37,20 @@ public struct Cgroup: Codable, Sendable, Equatable {
             let key = controllers.sorted().joined(separator: ",")
             if !key.isEmpty && mounts[key] == nil { mounts[key] = String(decoding: fields[4], as: UTF8.self) }
         }
+        // A hybrid host's unified hierarchy (cgroup2 beside the v1 ones, /sys/fs/cgroup/unified):
+        // runc places the container there too (0::/path in /proc/PID/cgroup). Its key is "".
+        if !mounts.isEmpty {
+            for line in ((try? Sys.readFile("/proc/self/mountinfo")) ?? []).split(separator: UInt8(ascii: "\n")) {
+                let fields = line.split(separator: space)
+                guard let dash = fields.firstIndex(where: { $0.count == 1 && $0.first == UInt8(ascii: "-") }),
+                    dash >= 5, fields.count > dash + 1, fields[dash + 1].elementsEqual("cgroup2".utf8),
+                    fields[3].elementsEqual("/".utf8)
+                else { continue }
+                let point = String(decoding: fields[4], as: UTF8.self)
+                if point.hasPrefix("/sys/fs/cgroup/") { mounts[""] = point }
+                break
+            }
+        }
         guard !mounts.isEmpty else { throw RuntimeError("no cgroup hierarchy is mounted (looked for cgroup2 or cgroup v1 at /sys/fs/cgroup)") }
         return (.v1, mounts)
     }
@@ -98,6 +112,8 @@ public struct Cgroup: Codable, Sendable, Equatable {
                 try makeDirectory(dir, root: roots[controllers]!, cpuset: version == .v1 && controllers.split(separator: ",").contains("cpuset"))
             }
             if version == .v2 { try enableControllers(root: roots[""]!, path: path) }
+            // A process cloned into a frozen cgroup would wait there for ever (runc's message).
+            if cgroup.isFrozen { throw RuntimeError("container's cgroup unexpectedly frozen (\(path))") }
             try cgroup.apply(resources)
         } catch {
             cgroup.remove()
@@ -193,8 +209,15 @@ public struct Cgroup: Codable, Sendable, Equatable {
                 entry.directoryFD = try Sys.open(dir, O_RDONLY | O_DIRECTORY)
                 entry.selfMoves.append((try Sys.open(dir + "/cgroup.procs", O_WRONLY), dir + "/cgroup.procs"))
             case .v1:
-                for dir in directories.values.sorted() {
-                    entry.selfMoves.append((try Sys.open(dir + "/tasks", O_WRONLY), dir + "/tasks"))
+                for (key, dir) in directories.sorted(by: { $0.key < $1.key }) {
+                    if key.isEmpty {
+                        // A hybrid host's unified hierarchy: cloned into it (clone3), or the
+                        // process moves itself in through cgroup.procs on an older kernel.
+                        entry.directoryFD = try Sys.open(dir, O_RDONLY | O_DIRECTORY)
+                        entry.unifiedMove = (try Sys.open(dir + "/cgroup.procs", O_WRONLY), dir + "/cgroup.procs")
+                    } else {
+                        entry.selfMoves.append((try Sys.open(dir + "/tasks", O_WRONLY), dir + "/tasks"))
+                    }
                 }
             }
         } catch {
@@ -305,6 +328,7 @@ public struct Cgroup: Codable, Sendable, Equatable {
                 try DeviceFilter.attach(r.devices + DeviceRulePlan.runtimeDefaults, toCgroup: fd, path: dir)
             }
         }
+        if let extras = r.extras { try applyExtras(extras) }
     }
 
     /// cpu.shares (2…262144) mapped onto cpu.weight (1…10000), as runc maps them.
@@ -404,21 +428,26 @@ public struct CgroupEntry {
     /// Files the child writes "0" to: v1 `tasks` of every hierarchy; v2 `cgroup.procs`, used
     /// only when the kernel has no clone3 (before 5.7).
     var selfMoves: [(fd: Int32, path: String)] = []
+    /// v1 on a hybrid host: the unified hierarchy's `cgroup.procs`, used only without clone3.
+    var unifiedMove: (fd: Int32, path: String)?
 
     init(cgroup: Cgroup) { self.cgroup = cgroup }
 
     /// In the child: enters the cgroup unless the clone already placed it there, and closes the files.
     public func enter(placedByClone: Bool) throws {
         defer { close() }
-        if placedByClone { return }
-        for (fd, path) in selfMoves {
+        // v1: the clone placed it in the unified hierarchy at most; the v1 ones remain.
+        if placedByClone && cgroup.version == .v2 { return }
+        var moves = selfMoves
+        if !placedByClone, let unifiedMove { moves.append(unifiedMove) }
+        for (fd, path) in moves {
             guard Glibc.write(fd, "0", 1) == 1 else {
                 throw RuntimeError("cannot move the container process into its cgroup (\(path)): \(Sys.errorString(errno))")
             }
         }
     }
 
-    public var fds: [Int32] { (directoryFD >= 0 ? [directoryFD] : []) + selfMoves.map(\.fd) }
+    public var fds: [Int32] { (directoryFD >= 0 ? [directoryFD] : []) + selfMoves.map(\.fd) + (unifiedMove.map { [$0.fd] } ?? []) }
 
     public func close() {
         for fd in fds { Glibc.close(fd) }

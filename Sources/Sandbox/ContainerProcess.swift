@@ -142,9 +142,28 @@ public enum ContainerProcess {
         for ns in plan.namespaces where ns.kind != .pid {
             if let path = ns.path { joins.append((try Sys.open(path, O_RDONLY), ns.kind, path)) }
         }
+        // A net.* sysctl in a joined network namespace, but never the host's own (runc's rule).
+        if let net = joins.first(where: { $0.kind == .network }), let key = plan.security.sysctl.first(where: { $0.key.hasPrefix("net.") })?.key {
+            var theirs = stat()
+            var mine = stat()
+            if fstat(net.fd, &theirs) == 0, stat("/proc/self/ns/net", &mine) == 0, theirs.st_ino == mine.st_ino, theirs.st_dev == mine.st_dev {
+                throw RuntimeError("config.json: linux.sysctl.\(key): not allowed in the host's network namespace (\(net.path))")
+            }
+        }
 
+        // With a new user namespace the child resolves paths as that namespace's root, which may
+        // not reach a source only the host's root can: the parent takes a detached copy of each
+        // bind source first, as runc opens them before entering the user namespace.
+        var bindSources: [Int: Int32] = [:]
+        defer { for fd in bindSources.values { close(fd) } }
+        if let userns = plan.namespace(.user), userns.path == nil {
+            for (index, m) in plan.mounts.enumerated() where m.isBind {
+                let fd = rw_open_tree_clone(m.source, m.flags & MountFlags.rec != 0 ? 1 : 0)
+                if fd >= 0 { bindSources[index] = fd }  // else the child binds the path itself
+            }
+        }
         return try cloneChild(flags: flags, cgroup: options.cgroup, what: "container process") { channel, placed in
-            childMain(options, payload: payload, channel: channel, joins: joins, placedInCgroup: placed)
+            childMain(options, payload: payload, channel: channel, joins: joins, bindSources: bindSources, placedInCgroup: placed)
         }
     }
 
@@ -207,13 +226,13 @@ public enum ContainerProcess {
 
     private static func childMain(
         _ options: SpawnOptions, payload: any ContainerPayload, channel: Channel,
-        joins: [(fd: Int32, kind: NamespaceKind, path: String)], placedInCgroup: Bool
+        joins: [(fd: Int32, kind: NamespaceKind, path: String)], bindSources: [Int: Int32], placedInCgroup: Bool
     ) -> Never {
         var plan = options.plan
         do {
             try beginChild(
                 name: "runwasm:init", cgroup: options.cgroup, placedInCgroup: placedInCgroup,
-                keep: [channel.fd, options.startSocket] + joins.map(\.fd), preserveFDs: options.preserveFDs)
+                keep: [channel.fd, options.startSocket] + joins.map(\.fd) + Array(bindSources.values), preserveFDs: options.preserveFDs)
 
             for join in joins {
                 try Sys.check(rw_setns(join.fd, Int32(cloneFlag(join.kind))), "setns", join.path)
@@ -230,9 +249,12 @@ public enum ContainerProcess {
                 try Sys.check(rw_unshare(Int32(RW_CLONE_NEWCGROUP)), "unshare", "cgroup namespace")
             }
 
-            try Rootfs.prepare(plan, cgroup: options.cgroup?.cgroup)
+            try Rootfs.prepare(plan, cgroup: options.cgroup?.cgroup, bindSources: bindSources)
+            for fd in bindSources.values { close(fd) }
             try Privileges.applyRlimits(plan.security.rlimits)
             try Privileges.applyOOMScoreAdj(plan.security.oomScoreAdj)
+            // runc runs them from the rootfs (its host path), before pivot_root.
+            guard chdir(plan.rootfs) == 0 else { throw SystemError("chdir", plan.rootfs) }
             try HookRunner.run(plan.hooks.createContainer, kind: "createContainer", state: state)
             try Rootfs.pivot(plan)
             try Rootfs.finish(plan)
@@ -246,12 +268,19 @@ public enum ContainerProcess {
             // unseen: without the parent's commit (end of file once the parent is gone) it ends.
             guard let (commit, _) = try channel.receive(), commit == "commit" else { _exit(1) }
             channel.close()
+            // The config's profile comes first in `seccomp`, runwasm's own filter after it.
+            let configFilters = plan.security.seccomp == nil ? [] : Array(options.seccomp.prefix(1))
+            let ownFilters = Array(options.seccomp.dropFirst(configFilters.count))
             try waitForStart(options.startSocket, hooks: plan.hooks.startContainer) {
-                // The last steps before the guest: give up privileges, then seccomp, last of all.
+                // startContainer hooks run as runc runs them: as the process's user, with its
+                // capabilities and the config's seccomp profile, in process.cwd.
                 try Privileges.drop(plan.security, options.capabilities)
+                for program in configFilters { try program.load() }
+            } confine: {
+                // The last steps before the guest; runwasm's own filter last of all.
                 try Privileges.presentAsGuest(plan)
                 try Sys.check(rw_report_denied_syscalls(), "sigaction", "SIGSYS")
-                for program in options.seccomp { try program.load() }
+                for program in ownFilters { try program.load() }
             }
             Privileges.restoreSIGPIPE()
             _exit(payload.run())
@@ -261,9 +290,11 @@ public enum ContainerProcess {
         }
     }
 
-    /// Blocks until `start` connects and asks to start; runs the startContainer hooks and
-    /// `confine`, then answers.
-    private static func waitForStart(_ listener: Int32, hooks: [HookPlan], confine: () throws -> Void) throws {
+    /// Blocks until `start` connects and asks to start; runs `beforeHooks`, the startContainer
+    /// hooks and `confine`, then answers.
+    private static func waitForStart(
+        _ listener: Int32, hooks: [HookPlan], beforeHooks: () throws -> Void, confine: () throws -> Void
+    ) throws {
         // A container left waiting (not started at once, as containerd starts one) gives back
         // the program pages that create touched (argument parsing, config decoding, compiling)
         // and the guest may never need: an idle container's PSS falls from 8 to 3 MiB here.
@@ -283,6 +314,7 @@ public enum ContainerProcess {
             }
             close(listener)
             do {
+                try beforeHooks()
                 try HookRunner.run(hooks, kind: "startContainer", state: String(message.dropFirst(6)))
                 try confine()
             } catch {

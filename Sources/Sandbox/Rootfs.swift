@@ -9,12 +9,17 @@ import OCI
 enum Rootfs {
     /// Everything before pivot_root, run in the container's new mount namespace. `cgroup` is the
     /// container's own cgroup, the only one a cgroup mount shows.
-    static func prepare(_ plan: ContainerPlan, cgroup: Cgroup?) throws {
-        // Nothing mounted from here on may propagate back to the host.
-        try mount(nil, "/", nil, MountFlags.slave | MountFlags.rec, what: "/ (make it a slave)")
+    /// `bindSources`: detached copies of bind sources (by mount index) the parent made.
+    static func prepare(_ plan: ContainerPlan, cgroup: Cgroup?, bindSources: [Int: Int32] = [:]) throws {
+        // linux.rootfsPropagation (rslave by default) on the whole tree, as runc applies it: with
+        // the default nothing mounted from here on propagates back to the host; `rshared` keeps
+        // the host's shared mounts shared (CRI's Bidirectional mounts).
+        try mount(nil, "/", nil, plan.rootPropagation, what: "/ (linux.rootfsPropagation)")
+        // pivot_root refuses a new root whose parent mount is shared: make the mount that holds
+        // the rootfs private (in this namespace only), as runc does.
+        try makeParentMountPrivate(of: plan.rootfs)
         // pivot_root needs the new root to be a mount point.
         try mount(plan.rootfs, plan.rootfs, nil, MountFlags.bind | MountFlags.rec, what: plan.rootfs)
-        try mount(nil, plan.rootfs, nil, plan.rootPropagation, what: "\(plan.rootfs) (propagation)")
 
         let root = try Sys.open(plan.rootfs, Int32(RW_O_PATH) | O_DIRECTORY)
         defer { close(root) }
@@ -23,7 +28,7 @@ enum Rootfs {
                 if m.type == "cgroup" || m.type == "cgroup2" {
                     try mountCgroup(m, root: root, cgroup: cgroup, newNamespace: plan.namespace(.cgroup) != nil)
                 } else {
-                    try mountOne(m, root: root)
+                    try mountOne(m, root: root, sourceFD: bindSources[index], treePropagation: plan.rootPropagation)
                 }
             } catch {
                 throw RuntimeError("mounts[\(index)] (\(m.destination)): \(error)")
@@ -31,6 +36,12 @@ enum Rootfs {
         }
         if plan.mounts.contains(where: { $0.destination == "/dev" }) {
             try makeDefaultDevices(root: root, hasDevpts: plan.mounts.contains { $0.destination == "/dev/pts" })
+        }
+        // runc makes no device nodes when /dev is a bind mount of the host's.
+        if !plan.mounts.contains(where: { $0.destination == "/dev" && $0.isBind }) {
+            for (index, device) in plan.devices.enumerated() {
+                do { try makeDevice(device, root: root) } catch { throw RuntimeError("linux.devices[\(index)] (\(device.path)): \(error)") }
+            }
         }
         for path in plan.security.readonlyPaths { try makeReadOnly(path, root: root) }
         for path in plan.security.maskedPaths { try mask(path, root: root) }
@@ -81,16 +92,26 @@ enum Rootfs {
 
     /// pivot_root into the rootfs and detach the old root, leaving nothing of the host visible.
     static func pivot(_ plan: ContainerPlan) throws {
+        let oldRoot = try Sys.open("/", O_RDONLY | O_DIRECTORY)
+        defer { close(oldRoot) }
         let fd = try Sys.open(plan.rootfs, O_RDONLY | O_DIRECTORY)
         defer { close(fd) }
         guard fchdir(fd) == 0 else { throw SystemError("fchdir", plan.rootfs) }
         try Sys.check(rw_pivot_root(".", "."), "pivot_root", plan.rootfs)
+        // The old root now sits on top of the new one. It may hold shared mounts (rootfsPropagation
+        // shared): made a slave (it alone, through its own descriptor, not the new root under
+        // it), its unmount does not propagate to the host.
+        guard fchdir(oldRoot) == 0 else { throw SystemError("fchdir", "old root") }
+        try mount(nil, ".", nil, MountFlags.slave | MountFlags.rec, what: "old root (make it a slave)")
         guard umount2(".", Int32(MNT_DETACH)) == 0 else { throw SystemError("umount2", "old root") }
         guard chdir("/") == 0 else { throw SystemError("chdir", "/") }
     }
 
     /// After pivot_root: a read-only root and the hostname.
     static func finish(_ plan: ContainerPlan) throws {
+        if let dev = plan.mounts.last(where: { $0.destination == "/dev" }), !dev.isBind, dev.flags & MountFlags.rdonly != 0 {
+            try mount(nil, "/dev", nil, dev.flags | MountFlags.remount, what: "/dev (read-only)")
+        }
         if plan.rootReadonly {
             var vfs = statvfs()
             let kept = statvfs("/", &vfs) == 0 ? lockedFlags(vfs.f_flag) : 0
@@ -120,7 +141,7 @@ enum Rootfs {
 
     private static func fdPath(_ fd: Int32) -> String { "/proc/self/fd/\(fd)" }
 
-    private static func mountOne(_ m: MountPlan, root: Int32) throws {
+    private static func mountOne(_ m: MountPlan, root: Int32, sourceFD: Int32? = nil, treePropagation: UInt = 0) throws {
         let source = m.source
         let type = m.type
         let flags = m.flags
@@ -128,14 +149,26 @@ enum Rootfs {
         var sourceIsDirectory = true
         if isBind {
             var st = stat()
-            guard stat(source, &st) == 0 else { throw SystemError("stat", "source \(source)") }
+            let found = sourceFD.map { fstat($0, &st) } ?? stat(source, &st)
+            guard found == 0 else { throw SystemError("stat", "source \(source)") }
             sourceIsDirectory = (st.st_mode & S_IFMT) == S_IFDIR
         }
+        if type == "proc" || type == "sysfs" { try requireOrdinaryDirectory(m.destination, type: type, root: root) }
         try makeTarget(m.destination, directory: sourceIsDirectory, root: root)
         let target = try resolve(m.destination, in: root)
         defer { close(target) }
         if isBind {
-            try mount(source, fdPath(target), nil, flags & (MountFlags.bind | MountFlags.rec), what: "\(source) on \(m.destination)")
+            if let sourceFD {
+                try Sys.check(rw_move_mount(sourceFD, target), "move_mount", "\(source) on \(m.destination)")
+                // The copy was taken from the host's tree, which linux.rootfsPropagation (rslave by
+                // default) never reached: give it that propagation, as a bind from the container's
+                // own tree would have.
+                let moved = try resolve(m.destination, in: root)
+                defer { close(moved) }
+                try mount(nil, fdPath(moved), nil, treePropagation, what: "\(m.destination) (linux.rootfsPropagation)")
+            } else {
+                try mount(source, fdPath(target), nil, flags & (MountFlags.bind | MountFlags.rec), what: "\(source) on \(m.destination)")
+            }
             let extra = flags & ~(MountFlags.bind | MountFlags.rec | MountFlags.remount)
             if extra != 0 {
                 // Bind mounts take their flags on a remount of the new mount, not the target below it.
@@ -146,12 +179,122 @@ enum Rootfs {
                 try mount(nil, fdPath(mounted), nil, MountFlags.bind | MountFlags.remount | extra | kept, what: "\(m.destination) (remount)")
             }
         } else {
-            try mount(source, fdPath(target), type, flags, data: m.data.isEmpty ? nil : m.data, what: "\(type) on \(m.destination)")
+            // A read-only tmpfs (and /dev) is mounted writable first, as runc mounts it: /dev
+            // gets its devices and submount points and becomes read-only after pivot_root
+            // (`finish`); any other tmpfs right away.
+            let later = flags & MountFlags.rdonly != 0 && (type == "tmpfs" || m.destination == "/dev")
+            try mount(
+                source, fdPath(target), type, later ? flags & ~MountFlags.rdonly : flags, data: m.data.isEmpty ? nil : m.data,
+                what: "\(type) on \(m.destination)")
+            if later && m.destination != "/dev" {
+                let mounted = try resolve(m.destination, in: root)
+                defer { close(mounted) }
+                try mount(nil, fdPath(mounted), nil, flags | MountFlags.remount, what: "\(m.destination) (read-only)")
+            }
+        }
+        if m.recursiveSet != 0 || m.recursiveClear != 0 {
+            let mounted = try resolve(m.destination, in: root)
+            defer { close(mounted) }
+            let r = rw_mount_setattr_recursive(mounted, m.recursiveSet, m.recursiveClear)
+            if r == -ENOSYS {
+                throw RuntimeError("recursive mount options (rro, rnosuid…) need mount_setattr (Linux 5.12 or later)")
+            }
+            try Sys.check(r, "mount_setattr", "\(m.destination) (recursive options)")
         }
         if m.propagation != 0 {
             let mounted = try resolve(m.destination, in: root)
             defer { close(mounted) }
             try mount(nil, fdPath(mounted), nil, m.propagation, what: "\(m.destination) (propagation)")
+        }
+    }
+
+    /// runc mounts proc and sysfs only on a real directory (or a missing one it creates), never
+    /// through a symlink or onto a file in the image.
+    private static func requireOrdinaryDirectory(_ destination: String, type: String, root: Int32) throws {
+        let parentPath = destination.split(separator: "/").dropLast().joined(separator: "/")
+        let parent = rw_open_in_root(root, "/" + parentPath, Int32(RW_O_PATH))
+        if parent == -ENOENT { return }
+        try Sys.check(parent, "open", "/" + parentPath)
+        defer { close(parent) }
+        let name = String(destination.split(separator: "/").last ?? "")
+        var st = stat()
+        if fstatat(parent, name, &st, AT_SYMLINK_NOFOLLOW) != 0 {
+            if errno == ENOENT { return }
+            throw SystemError("stat", destination)
+        }
+        guard (st.st_mode & S_IFMT) == S_IFDIR else {
+            throw RuntimeError("filesystem \"\(type)\" must be mounted on ordinary directory (\(destination) is not one)")
+        }
+    }
+
+    /// The mount that holds `path` (the longest mount point above it, or itself), made private if
+    /// it is shared.
+    private static func makeParentMountPrivate(of path: String) throws {
+        guard let info = try? Sys.readFile("/proc/self/mountinfo") else { return }
+        var best: (point: String, shared: Bool)?
+        for line in String(decoding: info, as: UTF8.self).split(separator: "\n") {
+            let fields = line.split(separator: " ")
+            guard fields.count > 6, let dash = fields.firstIndex(of: "-") else { continue }
+            let point = unescapeMountPath(String(fields[4]))
+            guard point == "/" || path == point || path.hasPrefix(point + "/") else { continue }
+            if let b = best, b.point.count >= point.count { continue }
+            best = (point, fields[6..<dash].contains { $0.hasPrefix("shared:") })
+        }
+        if let best, best.shared {
+            try mount(nil, best.point, nil, MountFlags.private, what: "\(best.point) (private, the rootfs's parent mount)")
+        }
+    }
+
+    /// mountinfo's octal escapes (`\040` for a space).
+    private static func unescapeMountPath(_ s: String) -> String {
+        guard s.contains("\\") else { return s }
+        var out: [UInt8] = []
+        let b = Array(s.utf8)
+        var i = 0
+        while i < b.count {
+            if b[i] == UInt8(ascii: "\\"), i + 3 < b.count, let v = UInt8(String(decoding: b[(i + 1)...(i + 3)], as: UTF8.self), radix: 8) {
+                out.append(v)
+                i += 4
+            } else {
+                out.append(b[i])
+                i += 1
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// A `linux.devices` node: mknod with the config's type, numbers and mode, then its owner;
+    /// where mknod is refused (a user namespace) the host's node at the same path is bound on
+    /// an empty file, as runc does.
+    private static func makeDevice(_ d: DevicePlan, root: Int32) throws {
+        let parts = d.path.split(separator: "/").map(String.init)
+        let parentPath = "/" + parts.dropLast().joined(separator: "/")
+        try makeTarget(parentPath, directory: true, root: root)
+        let parent = try resolve(parentPath, in: root)
+        defer { close(parent) }
+        let name = parts.last!
+        let kind: mode_t
+        switch d.type {
+        case "b": kind = mode_t(S_IFBLK)
+        case "p": kind = mode_t(S_IFIFO)
+        default: kind = mode_t(S_IFCHR)
+        }
+        var st = stat()
+        if fstatat(parent, name, &st, AT_SYMLINK_NOFOLLOW) == 0 {
+            // Something of the image's is there: replace it (a directory cannot be).
+            guard (st.st_mode & S_IFMT) != S_IFDIR else { throw RuntimeError("\(d.path) is a directory") }
+            guard unlinkat(parent, name, 0) == 0 else { throw SystemError("unlink", d.path) }
+        }
+        if mknodat(parent, name, kind | mode_t(d.mode), deviceNumber(d.major, d.minor)) == 0 {
+            guard fchmodat(parent, name, mode_t(d.mode), 0) == 0 else { throw SystemError("chmod", d.path) }
+            guard fchownat(parent, name, d.uid, d.gid, AT_SYMLINK_NOFOLLOW) == 0 else { throw SystemError("chown", d.path) }
+        } else if errno == EPERM {
+            let file = openat(parent, name, O_CREAT | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0o644)
+            guard file >= 0 else { throw SystemError("create", d.path) }
+            defer { close(file) }
+            try mount(d.path, fdPath(file), nil, MountFlags.bind, what: d.path)
+        } else {
+            throw SystemError("mknod", d.path)
         }
     }
 
@@ -188,7 +331,8 @@ enum Rootfs {
             try mount("tmpfs", fdPath(target), "tmpfs", MountFlags.nosuid | MountFlags.nodev | MountFlags.noexec, data: "mode=755", what: "tmpfs on \(m.destination)")
             let top = try resolve(m.destination, in: root)
             defer { close(top) }
-            for (controllers, dir) in cgroup.directories.sorted(by: { $0.key < $1.key }) {
+            // The unified hierarchy of a hybrid host ("") is not shown, as runc shows none.
+            for (controllers, dir) in cgroup.directories.sorted(by: { $0.key < $1.key }) where !controllers.isEmpty {
                 // The hierarchy's mount point on the host ends in its name; the cgroup is below it.
                 let hierarchyRoot = cgroup.path == "/" ? dir : String(dir.dropLast(cgroup.path.count))
                 let name = String(hierarchyRoot.split(separator: "/").last ?? Substring(controllers))

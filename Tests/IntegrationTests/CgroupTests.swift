@@ -32,7 +32,7 @@ struct CgroupTests {
         let cgroup = Harness.read("/proc/\(pid)/cgroup") ?? ""
         #expect(cgroup.contains(":memory:/runwasm-tests/\(id)\n"), "in its memory cgroup at create: \(cgroup)")
         #expect(cgroup.contains(":pids:/runwasm-tests/\(id)\n"))
-        // The process moved itself into every v1 hierarchy (the unified one, 0::, is not used on v1).
+        // The process moved itself into every v1 hierarchy (the unified one, 0::, see ConfigFieldTests).
         for line in cgroup.split(separator: "\n") where !line.hasPrefix("0::") {
             #expect(line.hasSuffix(":/runwasm-tests/\(id)"), "every hierarchy: \(line)")
         }

@@ -168,7 +168,7 @@ struct EngineTests {
         for id in ["exit0", "exit3", "exit255", "args", "seccomp", "tty", "spin", "native", "pod", "podc"] {
             #expect(Self.cgroupsNamed(id).isEmpty, "cgroup of \(id) left: \(Self.cgroupsNamed(id))")
         }
-        for ctl in ["pids", "memory", "cpu", "freezer", "devices", "blkio", "cpuset", "cpuacct", "systemd"] {
+        for ctl in ["pids", "memory", "cpu", "freezer", "devices", "blkio", "cpuset", "cpuacct", "systemd", "unified"] {
             rmdir("/sys/fs/cgroup/\(ctl)/\(ns)")
         }
     }

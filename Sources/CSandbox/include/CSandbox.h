@@ -68,6 +68,14 @@ int rw_setns(int fd, int nstype);
 
 /// pivot_root(2), which libc does not wrap.
 int rw_pivot_root(const char *new_root, const char *put_old);
+/* mount_setattr(fd, "", AT_EMPTY_PATH | AT_RECURSIVE) setting and clearing MOUNT_ATTR_* bits on
+   the mount at fd and every mount below it (Linux 5.12). */
+int rw_mount_setattr_recursive(int fd, unsigned long long set, unsigned long long clear);
+/* open_tree(AT_FDCWD, path, OPEN_TREE_CLONE [| AT_RECURSIVE]): a detached copy of the mount at
+   path (a bind source opened before the container enters its user namespace); a fd or -errno. */
+int rw_open_tree_clone(const char *path, int recursive);
+/* move_mount of the detached tree at from_fd onto the directory or file open at to_fd. */
+int rw_move_mount(int from_fd, int to_fd);
 
 /// openat2(2) with RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS: `path` is resolved as if `dirfd` were
 /// the root directory, so neither `..` nor a symlink can leave it. Returns the fd or -errno.
