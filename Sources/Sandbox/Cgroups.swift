@@ -137,10 +137,10 @@ public struct Cgroup: Codable, Sendable, Equatable {
         }
     }
 
-    /// v2: controllers must be enabled in every ancestor's cgroup.subtree_control.
+    /// v2: controllers must be enabled in every ancestor's cgroup.subtree_control; like runc, every
+    /// controller the root offers (hugetlb, rdma and misc too, for the fields that need them).
     private static func enableControllers(root: String, path: String) throws {
-        let available = Set((read(root + "/cgroup.controllers") ?? "").split(separator: " ").map(String.init))
-        let wanted = ["cpu", "cpuset", "memory", "pids", "io"].filter { available.contains($0) }
+        let wanted = (read(root + "/cgroup.controllers") ?? "").split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init)
         var current = root
         let parts = path.split(separator: "/")
         for part in parts.dropLast() {
