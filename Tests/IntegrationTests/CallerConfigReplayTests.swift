@@ -2,8 +2,8 @@
 // Docker 20.10, containerd 1.6's CRI plugin, podman 4.3, ctr, `runc spec`, `crun spec` and
 // runtime-tools) runs under runc with the native probe and under runwasm with the WASI probe, in
 // the same rewritten bundle, and what the process can observe of itself is compared: exit status,
-// credentials and seccomp mode, environment, hostname, mounts, the sysctls the config sets,
-// device opens. Differences runwasm keeps on purpose are listed below, each with its reason
+// credentials and seccomp mode, environment, hostname, mounts, rlimits, the OOM score, the sysctls
+// the config sets, device opens; and the v1 cgroup files the config's resources set. Differences runwasm keeps on purpose are listed below, each with its reason
 // (Docs/compatibility.md).
 
 import Foundation
@@ -71,7 +71,8 @@ final class NamespaceHolder {
 struct CallerConfigReplayTests {
     /// The probe's questions, with the config's sysctls added.
     static func questions(_ config: [String: Any]) -> [String] {
-        var q = ["status", "env", "read", "/proc/sys/kernel/hostname", "mounts", "open", "/dev/null", "rw", "open", "/dev/zero", "r"]
+        var q = ["status", "env", "read", "/proc/sys/kernel/hostname", "mounts", "open", "/dev/null", "rw", "open", "/dev/zero", "r",
+                 "lines", "/proc/self/limits", "lines", "/proc/self/oom_score_adj"]
         let sysctl = ((config["linux"] as? [String: Any])?["sysctl"] as? [String: String]) ?? [:]
         for key in sysctl.keys.sorted() { q += ["sysctl", key] }
         return q

@@ -203,6 +203,15 @@ enum Probe {
                     for (p = path + 10; *p; p++) if (*p == '.') *p = '/';
                     show(path);
                 }
+                else if (!strcmp(cmd, "lines") && i + 1 < argc) {
+                    /* every line of a file, each prefixed with its path */
+                    const char *path = argv[++i];
+                    FILE *f = fopen(path, "r");
+                    char line[512];
+                    if (!f) printf("%s: %s\n", path, name(errno));
+                    while (f && fgets(line, sizeof line, f)) printf("%s: %s%s", path, line, strchr(line, '\n') ? "" : "\n");
+                    if (f) fclose(f);
+                }
                 else if (!strcmp(cmd, "env")) {
                     extern char **environ;
                     for (char **e = environ; *e; e++) printf("env %s\n", *e);
