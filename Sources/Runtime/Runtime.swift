@@ -72,11 +72,13 @@ public final class Runtime {
 
     /// Creates the container and leaves its process waiting for `start`; writes the pid file.
     public func create(_ options: CreateOptions) throws {
-        _ = try createContainer(options, childOfCaller: true)
+        _ = try createContainer(options, childOfCaller: true, console: nil)
     }
 
     /// The work of `create` and `run`; returns the container's record, as saved.
-    private func createContainer(_ options: CreateOptions, childOfCaller: Bool) throws -> ContainerRecord {
+    /// `console`, for a foreground `run` with a terminal and no `--console-socket`: where the pty
+    /// master is kept (runwasm then proxies it, as runc does).
+    private func createContainer(_ options: CreateOptions, childOfCaller: Bool, console: UnsafeMutablePointer<Int32>?) throws -> ContainerRecord {
         try Store.validate(id: options.id)
         let bundle = Runtime.absolute(options.bundle)
         let pidFile = options.pidFile.map(Runtime.absolute)
@@ -90,7 +92,7 @@ public final class Runtime {
             throw RuntimeError("config.json: \(configPath) is larger than \(Sys.byteCount(e.limit)), the largest config runwasm reads")
         }
         let plan = try ContainerPlan.load(configJSON: configBytes, bundle: bundle)
-        if plan.terminal && options.consoleSocket == nil {
+        if plan.terminal && options.consoleSocket == nil && console == nil {
             throw RuntimeError("process.terminal is true but no --console-socket was given")
         }
         if !plan.terminal && options.consoleSocket != nil {
@@ -160,6 +162,8 @@ public final class Runtime {
                 let master = try handle.receiveConsole()
                 defer { close(master) }
                 try Console.send(master: master, to: consoleSocket)
+            } else if plan.terminal, let console {
+                console.pointee = try handle.receiveConsole()
             }
             try handle.waitForReady()
 
@@ -356,7 +360,13 @@ public final class Runtime {
     /// `run`: create and start. In the foreground it forwards signals, waits for the container,
     /// deletes it (unless `keep`) and returns its exit status; with `detach` it returns 0.
     public func run(_ options: CreateOptions, detach: Bool, keep: Bool) throws -> Int32 {
-        let record = try createContainer(options, childOfCaller: detach)
+        // In the foreground with a terminal and no console socket, runwasm holds the pty master
+        // and proxies it to its own stdio, as runc does.
+        var console: Int32 = -1
+        let record = try withUnsafeMutablePointer(to: &console) {
+            try createContainer(options, childOfCaller: detach, console: detach || options.consoleSocket != nil ? nil : $0)
+        }
+        defer { if console >= 0 { close(console) } }
         let pid = record.pid
         if !detach { forwardSignals(to: pid) }
         do {
@@ -373,7 +383,7 @@ public final class Runtime {
             throw error
         }
         if detach { return 0 }
-        let code = waitForwardingSignals(pid)
+        let code = console >= 0 ? TerminalProxy.run(master: console, child: pid) : waitForwardingSignals(pid)
         if !keep { try delete(id: options.id, force: true) }
         return code
     }
