@@ -285,10 +285,17 @@ public final class Runtime {
             if all { return }
             throw RuntimeError("container not running")
         }
-        if Glibc.kill(record.pid, signo) != 0 {
+        if all, let cgroup = record.cgroup {
+            // Every process of the container (its exec'd ones too), found in its cgroup, as runc
+            // signals them.
+            for pid in cgroup.pids() { _ = Glibc.kill(pid, signo) }
+        } else if Glibc.kill(record.pid, signo) != 0 {
             if errno == ESRCH { throw RuntimeError("container not running") }
             throw SystemError("kill", "pid \(record.pid)")
         }
+        // A frozen process does not die of SIGKILL until it thaws: as runc, thaw a paused
+        // container that was killed.
+        if signo == SIGKILL, let cgroup = record.cgroup, cgroup.isFrozen { try? cgroup.freeze(false) }
     }
 
     // MARK: - delete

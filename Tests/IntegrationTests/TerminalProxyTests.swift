@@ -42,3 +42,4 @@ struct TerminalProxyTests {
         #expect(box.leftovers.isEmpty)
     }
 }
+
