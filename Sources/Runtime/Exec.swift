@@ -75,12 +75,12 @@ extension Runtime {
             process.capabilities = caps
         }
         if o.noNewPrivs { process.noNewPrivileges = true }
-        // A foreground exec without a console socket keeps the caller's stdio, a terminal or not.
+        // A foreground exec with a terminal and no console socket: runwasm holds the pty and
+        // proxies it to its own stdio, as runc does.
         if o.consoleSocket == nil {
             if process.terminal == true && o.detach {
                 throw RuntimeError("exec --detach with a terminal needs --console-socket")
             }
-            process.terminal = false
         } else if process.terminal != true {
             throw RuntimeError("--console-socket was given but the process has no terminal (use --tty)")
         }
@@ -112,6 +112,8 @@ extension Runtime {
                 payload: WasmPayload())
         }
         defer { handle.close() }
+        var console: Int32 = -1
+        defer { if console >= 0 { close(console) } }
         do {
             try handle.waitForNamespaces()
             try handle.proceed(state: "")
@@ -119,6 +121,8 @@ extension Runtime {
                 let master = try handle.receiveConsole()
                 defer { close(master) }
                 try Console.send(master: master, to: consoleSocket)
+            } else if plan.terminal {
+                console = try handle.receiveConsole()
             }
             try handle.waitForReady()
         } catch {
@@ -133,7 +137,13 @@ extension Runtime {
         logger.debug("exec'd process runs with pid \(handle.pid)")
         if let pidFile { try Sys.writeFileAtomically(pidFile, Array(String(handle.pid).utf8)) }
         if o.detach { return 0 }
-        let status = waitForwardingSignals(handle.pid)
+        let status: Int32
+        if console >= 0 {
+            forwardSignals(to: handle.pid)
+            status = TerminalProxy.run(master: console, child: handle.pid)
+        } else {
+            status = waitForwardingSignals(handle.pid)
+        }
         logger.debug("exec'd process \(handle.pid) exited with status \(status)")
         return status
     }

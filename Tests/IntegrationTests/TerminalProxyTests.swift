@@ -33,6 +33,20 @@ struct TerminalProxyTests {
         #expect(box.output == "isatty 1: 1\r\n", "\(box.output)")
     }
 
+    @Test("exec -t in the foreground without a console socket proxies the exec'd process's pty")
+    func execTerminal() throws {
+        let box = Sandbox(module: Guests.spin)
+        Harness.mkdirs(box.rootfs + "/dev/pts")
+        Harness.write(box.rootfs + "/probe.wasm", Probe.wasm)
+        let pid = try box.startSpinning("execpty")
+        let command = "\(Harness.binary) --root \(box.root) exec -t execpty /probe.wasm isatty 1 exit 4"
+        let r = Harness.spawn(["/usr/bin/script", "-qec", command, "/dev/null"])
+        #expect(r.stdout.contains("isatty 1: 1\r\n"), "\(r.stdout) \(r.stderr)")
+        #expect(r.status == 4)
+        box.runwasm(["delete", "--force", "execpty"])
+        _ = Harness.waitFor(pid, timeout: 5)
+    }
+
     @Test("run -d and create with a terminal still need a console socket")
     func detachedNeedsSocket() throws {
         let box = terminalBox(["isatty", "1"])
