@@ -134,6 +134,9 @@ public final class Runtime {
             // (and before create returns: containerd reads /proc/PID/cgroup).
             let made = try Cgroup.create(path: cgroupPath, resources: plan.security.resources)
             cgroup = made
+            // As runc: a cgroup that already holds processes is used, with a warning.
+            let already = made.pids()
+            if !already.isEmpty { logger.warning("container's cgroup is not empty: \(already.count) process(es) found") }
             let entry = try made.entry()
             defer { entry.close() }
             let startSocket = try StartSocket.listen(in: dir)

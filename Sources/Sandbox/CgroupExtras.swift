@@ -71,7 +71,7 @@ extension Cgroup {
                 try put(d, "net_prio.ifpriomap", "\(p.name) \(p.priority)", "network.priorities[\(i)]")
             }
             if let u = e.unified, !u.isEmpty {
-                throw RuntimeError("\(field).unified: cannot use unified on cgroup v1")
+                throw RuntimeError("\(field).unified: invalid configuration: cannot use unified on cgroup v1")
             }
         case .v2:
             let d = directories[""]!

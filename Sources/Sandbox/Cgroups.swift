@@ -112,8 +112,14 @@ public struct Cgroup: Codable, Sendable, Equatable {
                 try makeDirectory(dir, root: roots[controllers]!, cpuset: version == .v1 && controllers.split(separator: ",").contains("cpuset"))
             }
             if version == .v2 { try enableControllers(root: roots[""]!, path: path) }
-            // A process cloned into a frozen cgroup would wait there for ever (runc's message).
-            if cgroup.isFrozen { throw RuntimeError("container's cgroup unexpectedly frozen (\(path))") }
+        } catch {
+            cgroup.remove()
+            throw error
+        }
+        // A process cloned into a frozen cgroup would wait there for ever (runc's message). The
+        // cgroup is left as it is: frozen by someone else, it is not runwasm's to remove.
+        if cgroup.isFrozen { throw RuntimeError("container's cgroup unexpectedly frozen (\(path))") }
+        do {
             try cgroup.apply(resources)
         } catch {
             cgroup.remove()
@@ -163,7 +169,7 @@ public struct Cgroup: Codable, Sendable, Equatable {
             let sub = parts.last!
             let clean = Path.clean("/" + sub)
             guard !sub.isEmpty, !sub.split(separator: "/").contains(".."), clean != "/" else {
-                throw RuntimeError("invalid --cgroup argument: \(argument) (a path below the container's cgroup)")
+                throw RuntimeError("invalid --cgroup argument: \(argument) is not a sub cgroup path (a path below the container's cgroup)")
             }
             if parts.count == 1 {
                 guard arguments.count == 1 else {

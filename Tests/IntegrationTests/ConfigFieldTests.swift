@@ -305,6 +305,43 @@ struct ConfigFieldTests {
         if r.status == 0 { _ = b.runwasm(["delete", "--force", "fi"]) }
     }
 
+    @Test("a cgroup frozen before create is refused by run and by create alike, and left as it was; a non-empty one warns")
+    func preExistingCgroups() throws {
+        try #require(hostIsV1, "needs a cgroup v1 host")
+        let frozen = "/sys/fs/cgroup/freezer/runwasm-tests/frozen-own"
+        Harness.mkdirs(frozen)
+        Harness.write(frozen + "/freezer.state", "FROZEN")
+        defer {
+            Harness.write(frozen + "/freezer.state", "THAWED")
+            for h in ["cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids", "systemd", "unified"] {
+                rmdir("/sys/fs/cgroup/\(h)/runwasm-tests/frozen-own")
+            }
+        }
+        let b = box { $0["cgroupsPath"] = "/runwasm-tests/frozen-own" }
+        #expect(b.runwasm(["run", "--bundle", b.bundle, "fo1"], timeout: 15).status != 0)
+        #expect(b.runwasm(["create", "--bundle", b.bundle, "fo2"], timeout: 15).status != 0, "still frozen: create is refused too")
+        #expect(b.errors.contains("unexpectedly frozen"), "\(b.errors)")
+        #expect(Harness.read(frozen + "/freezer.state") == "FROZEN\n", "the cgroup is left as it was")
+
+        // A cgroup that already holds a process: used, with runc's warning.
+        let busy = "/sys/fs/cgroup/pids/runwasm-tests/busy"
+        Harness.mkdirs(busy)
+        let sleeper = Harness.start(["/bin/sleep", "30"])
+        defer {
+            kill(sleeper, SIGKILL)
+            _ = Harness.waitFor(sleeper)
+            for h in ["cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids", "systemd", "unified"] {
+                rmdir("/sys/fs/cgroup/\(h)/runwasm-tests/busy")
+            }
+        }
+        Harness.write(busy + "/cgroup.procs", String(sleeper))
+        let c = box { $0["cgroupsPath"] = "/runwasm-tests/busy" }
+        let r = c.runwasmCaptured(["create", "--bundle", c.bundle, "busy"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr.contains("container's cgroup is not empty: 1 process(es) found"), "\(r.stderr)")
+        if r.status == 0 { _ = c.runwasm(["delete", "--force", "busy"]) }
+    }
+
     @Test(
         "CRI's Bidirectional mount (cri/mount-bidirectional-container.json replayed) propagates both ways",
         .enabled(if: Harness.exists(CreateSafetyTests.callerConfigs + "/INDEX.md")))
