@@ -11,6 +11,13 @@ import Testing
 struct ConfigFieldTests {
     var hostIsV1: Bool { Harness.exists("/sys/fs/cgroup/memory/cgroup.procs") }
 
+    /// Removes the (empty) cgroup `path` from every v1 hierarchy and the unified one.
+    static func removeCgroup(_ path: String) {
+        for h in ["cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids", "systemd", "unified"] {
+            rmdir("/sys/fs/cgroup/\(h)/\(path)")
+        }
+    }
+
     func box(_ edit: (inout [String: Any]) -> Void) -> Sandbox {
         let box = Sandbox(module: Guests.spin)
         var linux = box.config["linux"] as! [String: Any]
@@ -293,10 +300,8 @@ struct ConfigFieldTests {
         defer {
             Harness.write(parent + "/freezer.state", "THAWED")
             // create made the parent in every hierarchy.
-            for h in ["cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids", "systemd", "unified"] {
-                rmdir("/sys/fs/cgroup/\(h)/runwasm-tests/frozen/fi")
-                rmdir("/sys/fs/cgroup/\(h)/runwasm-tests/frozen")
-            }
+            Self.removeCgroup("runwasm-tests/frozen/fi")
+            Self.removeCgroup("runwasm-tests/frozen")
         }
         let b = box { $0["cgroupsPath"] = "/runwasm-tests/frozen/fi" }
         let r = b.runwasm(["create", "--bundle", b.bundle, "fi"], timeout: 15)
@@ -313,9 +318,7 @@ struct ConfigFieldTests {
         Harness.write(frozen + "/freezer.state", "FROZEN")
         defer {
             Harness.write(frozen + "/freezer.state", "THAWED")
-            for h in ["cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids", "systemd", "unified"] {
-                rmdir("/sys/fs/cgroup/\(h)/runwasm-tests/frozen-own")
-            }
+            Self.removeCgroup("runwasm-tests/frozen-own")
         }
         let b = box { $0["cgroupsPath"] = "/runwasm-tests/frozen-own" }
         #expect(b.runwasm(["run", "--bundle", b.bundle, "fo1"], timeout: 15).status != 0)
@@ -330,9 +333,7 @@ struct ConfigFieldTests {
         defer {
             kill(sleeper, SIGKILL)
             _ = Harness.waitFor(sleeper)
-            for h in ["cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids", "systemd", "unified"] {
-                rmdir("/sys/fs/cgroup/\(h)/runwasm-tests/busy")
-            }
+            Self.removeCgroup("runwasm-tests/busy")
         }
         Harness.write(busy + "/cgroup.procs", String(sleeper))
         let c = box { $0["cgroupsPath"] = "/runwasm-tests/busy" }
