@@ -10,6 +10,11 @@ struct KillAllTests {
     func killAll() throws {
         let box = Sandbox(module: Guests.spin)
         Harness.write(box.rootfs + "/spin2.wasm", Guests.spin)
+        // No pid namespace: the end of the container's first process must not take the exec'd
+        // one with it (the kernel kills a pid namespace's processes when its PID 1 exits).
+        var linux = box.config["linux"] as! [String: Any]
+        linux["namespaces"] = ["network", "ipc", "uts", "mount"].map { ["type": $0] }
+        box.config["linux"] = linux
         let pid = try box.startSpinning("killall")
         let execPid = box.dir + "/exec.pid"
         #expect(box.runwasm(["exec", "-d", "--pid-file", execPid, "killall", "/spin2.wasm"]).status == 0, "\(box.errors)")
