@@ -225,6 +225,18 @@ struct CredentialDifferentialTests {
         return bundle
     }
 
+    /// Runs `runtime --root root ARGS` as a caller whose environment holds a secret that must not
+    /// reach the container, with the container's stdio in `out` and `err`.
+    static func caller(_ runtime: String, root: String, out: String, err: String) -> ([String]) -> ProcessResult {
+        let callerEnv = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "CALLER_SECRET=do-not-leak"]
+        return { argv in Self.spawn([runtime, "--root", root] + argv, environment: callerEnv, stdoutPath: out, stderrPath: err) }
+    }
+
+    static func remove(_ id: String, with run: ([String]) -> ProcessResult) {
+        _ = run(["kill", id, "KILL"])
+        _ = run(["delete", "--force", id])
+    }
+
     /// create (with a pid file), start, wait for "running", read /proc, then kill and delete.
     static func observe(runtime: String, _ c: CredentialCase, program: [UInt8], tag: String) throws -> ProcessView {
         let dir = Harness.tempDir("diff-\(tag)")
@@ -234,15 +246,8 @@ struct CredentialDifferentialTests {
         let root = dir + "/state"
         let out = dir + "/stdout"
         let err = dir + "/stderr"
-        // The caller's environment holds a secret that must not reach the container.
-        let callerEnv = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "CALLER_SECRET=do-not-leak"]
-        func run(_ argv: [String]) -> ProcessResult {
-            Self.spawn([runtime, "--root", root] + argv, environment: callerEnv, stdoutPath: out, stderrPath: err)
-        }
-        defer {
-            _ = run(["kill", id, "KILL"])
-            _ = run(["delete", "--force", id])
-        }
+        let run = Self.caller(runtime, root: root, out: out, err: err)
+        defer { Self.remove(id, with: run) }
         let created = run(["create", "--bundle", bundle, "--pid-file", dir + "/pid", id])
         try #require(created.status == 0, "\(runtime) create: \(Harness.read(err) ?? "")")
         let pid = try #require(pid_t((Harness.read(dir + "/pid") ?? "").trimmingCharacters(in: .whitespacesAndNewlines)))
@@ -310,14 +315,8 @@ extension CredentialDifferentialTests {
         target.additionalGids = []
         target.capabilities = nil
         let bundle = Self.bundle(dir, target, program: program, cgroup: "/runwasm-test-\(id)")
-        let callerEnv = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "CALLER_SECRET=do-not-leak"]
-        func run(_ argv: [String]) -> ProcessResult {
-            Self.spawn([runtime, "--root", root] + argv, environment: callerEnv, stdoutPath: out, stderrPath: err)
-        }
-        defer {
-            _ = run(["kill", id, "KILL"])
-            _ = run(["delete", "--force", id])
-        }
+        let run = Self.caller(runtime, root: root, out: out, err: err)
+        defer { Self.remove(id, with: run) }
         try #require(run(["create", "--bundle", bundle, "--pid-file", dir + "/pid", id]).status == 0, "\(runtime) create: \(Harness.read(err) ?? "")")
         let pid = try #require(pid_t((Harness.read(dir + "/pid") ?? "").trimmingCharacters(in: .whitespacesAndNewlines)))
         Harness.adopt(pid)
