@@ -3,7 +3,8 @@
 // runtime-tools) runs under runc with the native probe and under runwasm with the WASI probe, in
 // the same rewritten bundle, and what the process can observe of itself is compared: exit status,
 // credentials and seccomp mode, environment, hostname, mounts, rlimits, the OOM score, the sysctls
-// the config sets, device opens; and the v1 cgroup files the config's resources set. Differences runwasm keeps on purpose are listed below, each with its reason
+// the config sets, device opens; and, of the created container seen from outside, the v1 cgroup
+// files the config's resources set, its namespaces (host's, joined, new) and `state`. Differences runwasm keeps on purpose are listed below, each with its reason
 // (Docs/compatibility.md).
 
 import Foundation
@@ -160,14 +161,48 @@ struct CallerConfigReplayTests {
         return lines
     }
 
-    /// create (with the probe asleep), the cgroup files, delete.
-    func createdCgroup(_ runtime: [String], bundle: String, id: String, cgroup: String, dir: String) -> (status: Int32, files: [String], errors: String) {
+    /// Each namespace of a process, as an operator sees it from outside: the host's, the one
+    /// joined from the holder, or a new one.
+    static func namespaces(of pid: pid_t, holder: NamespaceHolder) -> [String] {
+        ["cgroup", "ipc", "mnt", "net", "pid", "user", "uts"].map { name in
+            func link(_ path: String) -> String? {
+                var buf = [CChar](repeating: 0, count: 256)
+                let n = Glibc.readlink(path, &buf, buf.count - 1)
+                return n > 0 ? String(decoding: buf[..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) : nil
+            }
+            guard let mine = link("/proc/\(pid)/ns/\(name)") else { return "ns \(name) unreadable" }
+            if mine == link("/proc/self/ns/\(name)") { return "ns \(name) host" }
+            if mine == link("/proc/\(holder.sleeper)/ns/\(name)") { return "ns \(name) joined" }
+            return "ns \(name) new"
+        }
+    }
+
+    /// What `state` of a created container says that does not depend on the runtime or the run:
+    /// the status, the bundle, the annotations, and that it has a pid.
+    static func stateFacts(_ json: String) -> [String] {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any] else { return ["state unparsable: \(json)"] }
+        var facts = ["state status \(object["status"] ?? "-")", "state bundle \(object["bundle"] ?? "-")",
+                     "state pid \(((object["pid"] as? Int) ?? 0) > 0 ? "set" : "unset")"]
+        let annotations = (object["annotations"] as? [String: String]) ?? [:]
+        facts += annotations.keys.sorted().map { "state annotation \($0)=\(annotations[$0]!)" }
+        return facts
+    }
+
+    /// create (with the probe asleep), the cgroup files, the namespaces and `state`, delete.
+    func created(_ runtime: [String], bundle: String, id: String, cgroup: String, dir: String, holder: NamespaceHolder)
+        -> (status: Int32, files: [String], observed: [String], errors: String) {
         let r = Harness.spawn(runtime + ["create", "-b", bundle, "--pid-file", dir + "/\(id).pid", id], timeout: 30)
-        if let pid = Harness.read(dir + "/\(id).pid").flatMap({ pid_t($0) }) { Harness.adopt(pid) }
-        let files = r.status == 0 ? Self.cgroupFiles(cgroup) : []
+        let pid = Harness.read(dir + "/\(id).pid").flatMap { pid_t($0) }
+        if let pid { Harness.adopt(pid) }
+        var files: [String] = [], observed: [String] = []
+        if r.status == 0 {
+            files = Self.cgroupFiles(cgroup)
+            if let pid { observed = Self.namespaces(of: pid, holder: holder) }
+            observed += Self.stateFacts(Harness.spawn(runtime + ["state", id], timeout: 30).stdout)
+        }
         _ = Harness.spawn(runtime + ["delete", "--force", id], timeout: 30)
-        if let pid = Harness.read(dir + "/\(id).pid").flatMap({ pid_t($0) }) { _ = Harness.waitFor(pid, timeout: 5) }
-        return (r.status, files, r.stderr)
+        if let pid { _ = Harness.waitFor(pid, timeout: 5) }
+        return (r.status, files, observed, r.stderr)
     }
 
     @Test("the corpus of callers' configs is there (../shared/caller-configs beside the checkout)")
@@ -220,12 +255,12 @@ struct CallerConfigReplayTests {
         config["process"] = process
         box.config = config
         box.rewriteConfig()
-        let runcCgroup = createdCgroup(["/usr/sbin/runc", "--root", box.dir + "/runc-root"], bundle: box.bundle, id: "runc-cg-\(name)", cgroup: cgroup, dir: box.dir)
+        let runcCgroup = created(["/usr/sbin/runc", "--root", box.dir + "/runc-root"], bundle: box.bundle, id: "runc-cg-\(name)", cgroup: cgroup, dir: box.dir, holder: holder)
         process["args"] = ["/app.wasm", "sleep", "30"]
         config["process"] = process
         box.config = config
         box.rewriteConfig()
-        let wasmCgroup = createdCgroup([Harness.binary, "--root", box.root], bundle: box.bundle, id: "wasm-cg-\(name)", cgroup: cgroup, dir: box.dir)
+        let wasmCgroup = created([Harness.binary, "--root", box.root], bundle: box.bundle, id: "wasm-cg-\(name)", cgroup: cgroup, dir: box.dir, holder: holder)
 
         for hierarchy in (try? FileManager.default.contentsOfDirectory(atPath: "/sys/fs/cgroup")) ?? [] {
             rmdir("/sys/fs/cgroup/\(hierarchy)/runwasm-replay-\(getpid())")
@@ -233,6 +268,10 @@ struct CallerConfigReplayTests {
         if runcCgroup.status == 0 && wasmCgroup.status == 0 {
             #expect(wasmCgroup.files == runcCgroup.files,
                     "\(file): cgroup files, runc only: \(runcCgroup.files.filter { !wasmCgroup.files.contains($0) }), runwasm only: \(wasmCgroup.files.filter { !runcCgroup.files.contains($0) })")
+            #expect(runcCgroup.observed.contains("state status created") && runcCgroup.observed.contains { $0.hasPrefix("ns mnt ") },
+                    "\(file): \(runcCgroup.observed)")
+            #expect(wasmCgroup.observed == runcCgroup.observed,
+                    "\(file): namespaces and state, runc only: \(runcCgroup.observed.filter { !wasmCgroup.observed.contains($0) }), runwasm only: \(wasmCgroup.observed.filter { !runcCgroup.observed.contains($0) })")
         }
         #expect((runc.status == 0) == (wasm.status == 0),
                 "\(file): runc exited \(runc.status) (\(runc.errors.suffix(300))), runwasm \(wasm.status) (\(wasm.errors.suffix(300)))")
