@@ -43,6 +43,10 @@ public final class Runtime {
     public let logger: Logger
     let store: Store
     let systemdCgroup: Bool
+    /// Where hooks run: the bundle once this process has created a container (as runc, which
+    /// works from the bundle from then on: `run`'s poststart and poststop hooks too), else the
+    /// caller's directory (`start` and `delete` on their own).
+    var hookDirectory: String?
 
     /// Resolves `--root` (relative to the caller's cwd) and the log settings.
     public init(_ options: GlobalOptions) throws {
@@ -158,8 +162,10 @@ public final class Runtime {
             try handle.waitForNamespaces()
             try handle.writeIDMappings(uid: plan.security.uidMappings, gid: plan.security.gidMappings)
             let creating = record.state(.creating).hookJSON.compact()
-            try HookRunner.run(plan.hooks.prestart, kind: "prestart", state: creating)
-            try HookRunner.run(plan.hooks.createRuntime, kind: "createRuntime", state: creating)
+            // runc runs the runtime's hooks from the bundle, its working directory from create on.
+            hookDirectory = bundle
+            try HookRunner.run(plan.hooks.prestart, kind: "prestart", state: creating, in: hookDirectory)
+            try HookRunner.run(plan.hooks.createRuntime, kind: "createRuntime", state: creating, in: hookDirectory)
             try handle.proceed(state: creating)
             if let consoleSocket {
                 let master = try handle.receiveConsole()
@@ -219,7 +225,7 @@ public final class Runtime {
         unlinkat(dir, StartSocket.name, 0)
 
         do {
-            try HookRunner.run(record.poststart, kind: "poststart", state: record.state(.running).hookJSON.compact())
+            try HookRunner.run(record.poststart, kind: "poststart", state: record.state(.running).hookJSON.compact(), in: hookDirectory)
         } catch {
             Glibc.kill(record.pid, SIGKILL)
             throw error
@@ -345,7 +351,7 @@ public final class Runtime {
         record.cgroup?.remove()
         store.remove(id)
         do {
-            try HookRunner.run(record.poststop, kind: "poststop", state: record.state(.stopped).hookJSON.compact())
+            try HookRunner.run(record.poststop, kind: "poststop", state: record.state(.stopped).hookJSON.compact(), in: hookDirectory)
         } catch {
             // The runtime-spec makes a failing poststop hook a warning: the container is gone already.
             logger.warning("\(error)")

@@ -274,11 +274,15 @@ public enum ContainerProcess {
             try waitForStart(options.startSocket, hooks: plan.hooks.startContainer) {
                 // startContainer hooks run as runc runs them: as the process's user, with its
                 // capabilities and the config's seccomp profile, in process.cwd.
+                // As runc: without no_new_privs the config's filter is loaded while the process
+                // still holds CAP_SYS_ADMIN, before the capabilities go; with it, after.
+                if !plan.security.noNewPrivileges { for program in configFilters { try program.load() } }
                 try Privileges.drop(plan.security, options.capabilities)
-                for program in configFilters { try program.load() }
+                if plan.security.noNewPrivileges { for program in configFilters { try program.load() } }
             } confine: {
                 // The last steps before the guest; runwasm's own filter last of all.
                 try Privileges.presentAsGuest(plan)
+                try Privileges.setNoNewPrivileges()
                 try Sys.check(rw_report_denied_syscalls(), "sigaction", "SIGSYS")
                 for program in ownFilters { try program.load() }
             }
@@ -490,6 +494,7 @@ extension ContainerProcess {
             try Privileges.applyRlimits(plan.security.rlimits)
             try Privileges.drop(plan.security, options.capabilities)
             try Privileges.presentAsGuest(plan)
+            try Privileges.setNoNewPrivileges()
             try Sys.check(rw_report_denied_syscalls(), "sigaction", "SIGSYS")
             for program in options.seccomp { try program.load() }
             // Under seccomp now: write(2), which the interpreter filter allows.

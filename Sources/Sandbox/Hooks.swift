@@ -6,8 +6,24 @@ import Glibc
 import OCI
 
 public enum HookRunner {
-    /// Runs each hook of `kind` in order; the first failure stops the rest and is thrown.
-    public static func run(_ hooks: [HookPlan], kind: String, state: String) throws {
+    /// Runs each hook of `kind` in order, in `directory` if one is given (else in this
+    /// process's); the first failure stops the rest and is thrown.
+    public static func run(_ hooks: [HookPlan], kind: String, state: String, in directory: String? = nil) throws {
+        guard !hooks.isEmpty else { return }
+        var previous: Int32 = -1
+        if let directory {
+            previous = open(".", Int32(RW_O_PATH) | O_DIRECTORY | O_CLOEXEC)
+            guard chdir(directory) == 0 else {
+                if previous >= 0 { close(previous) }
+                throw SystemError("chdir", "\(directory), where \(kind) hooks run")
+            }
+        }
+        defer {
+            if previous >= 0 {
+                _ = fchdir(previous)
+                close(previous)
+            }
+        }
         for (index, hook) in hooks.enumerated() {
             try run(hook, label: "\(kind)[\(index)]", state: state)
         }

@@ -199,8 +199,14 @@ public enum Privileges {
         }
         // runc sets 0022 when the config has no umask, whatever its caller's was.
         umask(mode_t(user.umask ?? 0o022))
-        // The interpreter never execs; no_new_privs also lets it load its seccomp filters
-        // after giving up CAP_SYS_ADMIN.
+        // As runc: no_new_privs now only when the config asks for it, so that startContainer
+        // hooks run with the config's setting; the interpreter sets it before its own filter.
+        if security.noNewPrivileges { try setNoNewPrivileges() }
+    }
+
+    /// The interpreter never execs; no_new_privs also lets it load its seccomp filters after
+    /// giving up CAP_SYS_ADMIN.
+    static func setNoNewPrivileges() throws {
         try Sys.check(rw_set_no_new_privs(), "prctl(PR_SET_NO_NEW_PRIVS)")
     }
 
