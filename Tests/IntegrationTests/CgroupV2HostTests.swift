@@ -86,7 +86,7 @@ struct CgroupV2HostTests {
         output.split(separator: "\n").first { $0.hasPrefix(key + " ") }.map { String($0.dropFirst(key.count + 1)) }
     }
 
-    @Test("limits, CLONE_INTO_CGROUP, freezing, update, cleanup and the eBPF device filter on a real cgroup v2 host")
+    @Test("limits, CLONE_INTO_CGROUP, freezing, update, OOM events, cleanup and the eBPF device filter on a real cgroup v2 host")
     func v2Host() throws {
         let kmsg: [String: Any] = ["destination": "/dev/kmsg", "type": "bind", "source": "/dev/kmsg", "options": ["bind"]]
         let denyAll: [[String: Any]] = [["allow": false, "access": "rwm"]]
@@ -110,6 +110,7 @@ struct CgroupV2HostTests {
             ]),
             "ioweight": config("ioweight", args: ["sleep", "30"], resources: ["blockIO": ["weight": 500]]),
             "swappiness": config("swappiness", args: ["exit", "0"], resources: ["memory": ["swappiness": 10]]),
+            "oom": config("oom", args: ["sleep", "30"], resources: ["memory": ["limit": 32 << 20, "swap": 32 << 20]]),
         ]
         let script = """
             R="runwasm --root /tmp/state"
@@ -132,6 +133,21 @@ struct CgroupV2HostTests {
             $R delete -f ioweight
             $R run -b /test/swappiness swappiness 2>&1 | sed "s/^/swappiness-error /" | head -1
             for c in devdeny devread devwrite devnone; do $R run -b /test/$c $c | sed "s/^/$c /"; done
+            # OOM: an operator's process joins the container's cgroup and allocates past its limit;
+            # the kernel's OOM killer acts there, and `events` reports it as runc's does.
+            O=/sys/fs/cgroup/rw/oom
+            $R create -b /test/oom oom >/tmp/oom.out 2>&1 || sed "s/^/oom-error /" /tmp/oom.out
+            $R start oom
+            $R events --interval 100ms oom >/tmp/oom.events 2>&1 &
+            sleep 0.5
+            sh -c "echo \\$\\$ > $O/cgroup.procs && exec dd if=/dev/zero of=/dev/null bs=64M count=1" 2>/dev/null
+            echo "oom-dd $?"
+            sleep 1
+            echo "oom-kill $(grep '^oom_kill ' $O/memory.events)"
+            echo "oom-state $($R state oom | grep -o '"status": "[a-z]*"')"
+            $R delete -f oom; sleep 0.5
+            echo "oom-events $(grep -c '"type":"oom"' /tmp/oom.events)"
+            echo "oom-removed $([ -d $O ] && echo no || echo yes)"
             """
         let out = try CgroupV2Host.boot(bundles: bundles, module: Probe.wasm, script: script)
         #expect(fact("controllers", out)?.contains("memory") == true, "\(out)")
@@ -160,5 +176,13 @@ struct CgroupV2HostTests {
         #expect(out.contains("devread open /dev/kmsg w: EPERM"), "an allow rule for reading does not allow writing: \(out)")
         #expect(out.contains("devwrite open /dev/kmsg w: ok"), "\(out)")
         #expect(out.contains("devnone open /dev/kmsg w: ok"), "\(out)")
+        // The OOM killer in the container's cgroup: counted in memory.events, reported by `events`,
+        // and the guest (not the process killed) still running.
+        #expect(fact("oom-error", out) == nil, "\(out)")
+        #expect(fact("oom-dd", out) == "137", "the allocating process was OOM-killed: \(out)")
+        #expect(fact("oom-kill", out) == "oom_kill 1", "\(out)")
+        #expect(fact("oom-state", out) == "\"status\": \"running\"", "\(out)")
+        #expect(fact("oom-events", out) == "1", "one oom event from `events`: \(out)")
+        #expect(fact("oom-removed", out) == "yes", "\(out)")
     }
 }
