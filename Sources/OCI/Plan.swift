@@ -42,6 +42,9 @@ public struct MountPlan: Equatable, Sendable {
     /// mount_setattr(AT_RECURSIVE).
     public var recursiveSet: UInt64 = 0
     public var recursiveClear: UInt64 = 0
+    /// `tmpcopyup` (podman's `--tmpfs`, runc's extension): the new tmpfs starts with a copy of
+    /// what the image has at the destination.
+    public var copyUp = false
     public init(destination: String, type: String, source: String, flags: UInt, propagation: UInt, data: String) {
         self.destination = destination
         self.type = type
@@ -339,7 +342,7 @@ extension ContainerPlan {
 
     /// The mount options runwasm recognises (for `features`).
     public static var mountOptionNames: [String] {
-        (Array(flagOptions.keys) + Array(propagationOptions.keys) + Array(recursiveOptions.keys)).sorted()
+        (Array(flagOptions.keys) + Array(propagationOptions.keys) + Array(recursiveOptions.keys) + ["tmpcopyup"]).sorted()
     }
 
     private static func mount(_ m: Spec.Mount, index: Int, bundle: String) throws(ConfigError) -> MountPlan {
@@ -355,6 +358,7 @@ extension ContainerPlan {
         var data: [String] = []
         var recursiveSet: UInt64 = 0
         var recursiveClear: UInt64 = 0
+        var copyUp = false
         for option in m.options ?? [] {
             if let (set, flag) = flagOptions[option] {
                 if set { flags |= flag } else { flags &= ~flag }
@@ -370,6 +374,8 @@ extension ContainerPlan {
                 propagation |= p
             } else if option.hasPrefix("x-") {
                 continue  // userspace-only options (x-systemd.*) are for other tools
+            } else if option == "tmpcopyup" {
+                copyUp = true
             } else {
                 data.append(option)
             }
@@ -391,6 +397,12 @@ extension ContainerPlan {
             flags: flags, propagation: propagation, data: data.joined(separator: ","))
         plan.recursiveSet = recursiveSet
         plan.recursiveClear = recursiveClear
+        if copyUp {
+            guard type == "tmpfs" else {
+                throw ConfigError(field + ".options", "tmpcopyup applies to a tmpfs mount, not to \(type)")
+            }
+            plan.copyUp = true
+        }
         return plan
     }
 

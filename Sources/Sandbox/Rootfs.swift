@@ -154,6 +154,17 @@ enum Rootfs {
             sourceIsDirectory = (st.st_mode & S_IFMT) == S_IFDIR
         }
         if type == "proc" || type == "sysfs" { try requireOrdinaryDirectory(m.destination, type: type, root: root) }
+        // The mode of the directory the image has at a tmpfs's destination goes onto the tmpfs,
+        // as runc does (a destination runwasm creates keeps the tmpfs's own mode).
+        var coveredMode: mode_t?
+        if !isBind && type == "tmpfs" {
+            let existing = rw_open_in_root(root, m.destination, Int32(RW_O_PATH))
+            if existing >= 0 {
+                var st = stat()
+                if fstat(existing, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR { coveredMode = st.st_mode & 0o7777 }
+                close(existing)
+            }
+        }
         try makeTarget(m.destination, directory: sourceIsDirectory, root: root)
         let target = try resolve(m.destination, in: root)
         defer { close(target) }
@@ -183,9 +194,20 @@ enum Rootfs {
             // gets its devices and submount points and becomes read-only after pivot_root
             // (`finish`); any other tmpfs right away.
             let later = flags & MountFlags.rdonly != 0 && (type == "tmpfs" || m.destination == "/dev")
+            // With tmpcopyup, the image's contents at the destination are read through a
+            // descriptor taken before the tmpfs covers them.
+            let under = m.copyUp && coveredMode != nil
+                ? try Sys.check(open(fdPath(target), O_RDONLY | O_DIRECTORY | O_CLOEXEC), "open", "\(m.destination) (tmpcopyup)") : -1
+            defer { if under >= 0 { close(under) } }
             try mount(
                 source, fdPath(target), type, later ? flags & ~MountFlags.rdonly : flags, data: m.data.isEmpty ? nil : m.data,
                 what: "\(type) on \(m.destination)")
+            if let coveredMode {
+                let mounted = try Sys.check(rw_open_in_root(root, m.destination, O_RDONLY | O_DIRECTORY), "open", m.destination)
+                defer { close(mounted) }
+                if under >= 0 { try TreeCopy.contents(of: under, into: mounted, what: "\(m.destination) (tmpcopyup)") }
+                guard fchmod(mounted, coveredMode) == 0 else { throw SystemError("chmod", "\(m.destination) (tmpfs)") }
+            }
             if later && m.destination != "/dev" {
                 let mounted = try resolve(m.destination, in: root)
                 defer { close(mounted) }

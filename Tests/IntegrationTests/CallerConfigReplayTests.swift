@@ -17,18 +17,31 @@ enum CallerConfigs {
         return file.components(separatedBy: "/Tests/")[0] + "/../shared/caller-configs"
     }()
 
-    /// Configs of containers that run a process (not pod sandboxes, exec or update files).
+    /// The project's own captures (scripts/capture-configs), replayed beside the shared corpus.
+    static let ownRoot: String = {
+        let file = #filePath
+        return file.components(separatedBy: "/Tests/")[0] + "/Tests/Fixtures/caller-configs"
+    }()
+
+    /// Configs of containers that run a process (not pod sandboxes, exec or update files), as
+    /// paths below `root`, or below `ownRoot` with an `own/` prefix.
     static let replayable: [String] = {
-        let dirs = ["docker", "podman", "cri", "ctr", "plain"]
         var files: [String] = []
-        for dir in dirs {
-            for name in ((try? FileManager.default.contentsOfDirectory(atPath: root + "/" + dir)) ?? []).sorted()
-            where name.hasSuffix(".json") && !name.hasSuffix(".process.json") && !name.hasSuffix(".update.json") && !name.contains("-sandbox") {
-                files.append(dir + "/" + name)
+        for (base, prefix, dirs) in [(root, "", ["docker", "podman", "cri", "ctr", "plain"]), (ownRoot, "own/", ["ctr", "podman"])] {
+            for dir in dirs {
+                for name in ((try? FileManager.default.contentsOfDirectory(atPath: base + "/" + dir)) ?? []).sorted()
+                where name.hasSuffix(".json") && !name.hasSuffix(".process.json") && !name.hasSuffix(".update.json") && !name.contains("-sandbox") {
+                    files.append(prefix + dir + "/" + name)
+                }
             }
         }
         return files
     }()
+
+    /// The file behind an entry of `replayable`.
+    static func path(_ file: String) -> String {
+        file.hasPrefix("own/") ? ownRoot + "/" + file.dropFirst(4) : root + "/" + file
+    }
 
     /// Types of the bind-mount sources at capture time, from manifest.json.
     static let bindSourceTypes: [String: String] = {
@@ -107,8 +120,11 @@ struct CallerConfigReplayTests {
                   mount["type"] as? String == "bind" || options.contains("bind") || options.contains("rbind") else { return m }
             if Harness.exists(source) && !callerState.contains(where: { source.hasPrefix($0) }) { return m }
             let local = hostDir + source
+            // As the capture's manifest recorded it; else files are named with a dot or bound
+            // under /etc (podman's passwd, group, hosts…).
+            let destination = mount["destination"] as? String ?? ""
             let isDirectory = CallerConfigs.bindSourceTypes[source].map { $0 == "directory" }
-                ?? !(source.split(separator: "/").last ?? "").contains(".")
+                ?? !((source.split(separator: "/").last ?? "").contains(".") || destination.hasPrefix("/etc/"))
             if isDirectory {
                 Harness.mkdirs(local)
             } else {
@@ -207,13 +223,13 @@ struct CallerConfigReplayTests {
 
     @Test("the corpus of callers' configs is there (../shared/caller-configs beside the checkout)")
     func corpus() {
-        #expect(CallerConfigs.replayable.count >= 50, "\(CallerConfigs.root): \(CallerConfigs.replayable.count) configs")
+        #expect(CallerConfigs.replayable.count >= 50 + 10, "\(CallerConfigs.root) and \(CallerConfigs.ownRoot): \(CallerConfigs.replayable.count) configs")
     }
 
     @Test("each caller's config: what the process observes under runwasm is what it observes under runc",
           arguments: CallerConfigs.replayable)
     func replay(_ file: String) throws {
-        let data = try #require(FileManager.default.contents(atPath: CallerConfigs.root + "/" + file), "missing \(file)")
+        let data = try #require(FileManager.default.contents(atPath: CallerConfigs.path(file)), "missing \(file)")
         let original = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
         let holder = try NamespaceHolder()
         defer { holder.stop() }
