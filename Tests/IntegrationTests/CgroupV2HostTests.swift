@@ -22,6 +22,7 @@ enum CgroupV2Host {
           # pivot_root refuses the initramfs root: continue from a tmpfs
           mkdir /new && mount -t tmpfs -o size=512m tmpfs /new
           cp -a /bin /test /init /new/
+          for d in /lib /lib64; do [ -d $d ] && cp -a $d /new/; done
           mkdir -p /new/proc /new/sys /new/dev /new/tmp && touch /new/.stage2
           umount /proc /sys /dev
           exec switch_root /new /init
@@ -36,7 +37,10 @@ enum CgroupV2Host {
 
     /// Boots the VM with `bundles` (name → config) under /test/NAME, each with `module` as its
     /// rootfs's /app.wasm, and `script` as /test/run.sh; returns what the VM printed.
-    static func boot(bundles: [String: [String: Any]], module: [UInt8], script: String) throws -> String {
+    /// `files` are more files for the VM (path → contents), `rootfsFiles` more files for every
+    /// bundle's rootfs.
+    static func boot(bundles: [String: [String: Any]], module: [UInt8], script: String,
+                     files: [String: [UInt8]] = [:], rootfsFiles: [String: [UInt8]] = [:]) throws -> String {
         try #require(access(kernel, R_OK) == 0, "no test kernel at \(kernel): scripts/setup fetches Debian's linux-image-amd64")
         try #require(access("/usr/bin/qemu-system-x86_64", X_OK) == 0, "no qemu-system-x86_64: scripts/setup installs qemu-system-x86")
         let busybox = "/bin/busybox"
@@ -49,10 +53,15 @@ enum CgroupV2Host {
         Harness.write(stage + "/bin/runwasm", CGuest.readBytes(Harness.binary), mode: 0o755)
         Harness.write(stage + "/init", initScript, mode: 0o755)
         Harness.write(stage + "/test/run.sh", script, mode: 0o755)
+        for (path, bytes) in files {
+            Harness.mkdirs(stage + String(path[..<path.lastIndex(of: "/")!]))
+            Harness.write(stage + path, bytes, mode: 0o755)
+        }
         for (name, config) in bundles {
             let bundle = stage + "/test/" + name
             for sub in ["rootfs/proc", "rootfs/dev"] { Harness.mkdirs(bundle + "/" + sub) }
             Harness.write(bundle + "/rootfs/app.wasm", module, mode: 0o755)
+            for (path, bytes) in rootfsFiles { Harness.write(bundle + "/rootfs" + path, bytes, mode: 0o755) }
             Harness.write(bundle + "/config.json", Array(try JSONSerialization.data(withJSONObject: config)))
         }
         let packed = Harness.spawn(["/bin/sh", "-c", "cd \"$1\" && find . | /bin/busybox cpio -o -H newc 2>/dev/null | gzip -1 > \"$2\"", "sh", stage, dir + "/initrd.gz"])
