@@ -23,6 +23,24 @@ enum HttpdGuest {
     }()
 }
 
+/// The Rust server of Tests/Guests/httpd.rs, built with Debian's rustc and its wasm32-wasi std
+/// (libstd-rust-dev-wasm32): std's TcpListener::from_raw_fd(3) and accept.
+enum RustHttpdGuest {
+    static let sourcePath = #filePath.components(separatedBy: "/Tests/")[0] + "/Tests/Guests/httpd.rs"
+
+    static let module: [UInt8] = {
+        let dir = Harness.tempDir("httpd-rs")
+        defer { Harness.removeTree(dir) }
+        let r = Harness.spawn(
+            ["/usr/bin/rustc", "--target", "wasm32-wasi", "-O", "-C", "strip=debuginfo", "-o", dir + "/httpd.wasm", sourcePath],
+            timeout: 300)
+        guard r.status == 0 else {
+            fatalError("rustc could not build \(sourcePath) (scripts/setup installs rustc and libstd-rust-dev-wasm32): \(r.stderr)")
+        }
+        return CGuest.readBytes(dir + "/httpd.wasm")
+    }()
+}
+
 enum Net {
     /// A TCP port free on the loopback right now.
     static func freePort() -> UInt16 {
@@ -114,10 +132,10 @@ struct SocketTests {
     /// `declare` (as annotation or environment), created and started; `body` gets its pid, then
     /// the test asks it to quit and expects exit status 0.
     func serving(
-        mode: String, port: UInt16, annotation: String? = nil, environment: String? = nil, user: (UInt32, UInt32)? = nil,
+        mode: String, port: UInt16, module: [UInt8] = HttpdGuest.module, annotation: String? = nil, environment: String? = nil, user: (UInt32, UInt32)? = nil,
         files: [String: String] = [:], _ body: (Sandbox, pid_t) throws -> Void
     ) throws {
-        let box = Sandbox(module: HttpdGuest.module, args: ["/app.wasm", mode])
+        let box = Sandbox(module: module, args: ["/app.wasm", mode])
         Harness.mkdirs(box.rootfs + "/run")
         for (path, text) in files {
             Harness.mkdirs(box.rootfs + "/" + path.split(separator: "/").dropLast().joined(separator: "/"))
@@ -155,6 +173,17 @@ struct SocketTests {
             Harness.write(dir + "/body", body)
             let post = Net.curl(["--data-binary", "@" + dir + "/body", "-o", dir + "/answer", "http://127.0.0.1:\(port)/echo"])
             #expect(post.status == 0 && CGuest.readBytes(dir + "/answer") == body, "POST /echo: \(post.stderr)")
+        }
+    }
+
+    @Test("a Rust server (std TcpListener::from_raw_fd(3), accept, read, write) answers GET and POST")
+    func rustServer() throws {
+        let port = Net.freePort()
+        try serving(mode: "serve", port: port, module: RustHttpdGuest.module, annotation: "tcp:127.0.0.1:\(port)") { _, _ in
+            let get = Net.curl(["http://127.0.0.1:\(port)/"])
+            #expect(get.stdout == "hello from rust\n", "GET: \(get.stdout) \(get.stderr)")
+            let post = Net.curl(["-d", "posted to rust", "http://127.0.0.1:\(port)/echo"])
+            #expect(post.stdout == "posted to rust", "POST: \(post.stdout) \(post.stderr)")
         }
     }
 
