@@ -38,10 +38,11 @@ public enum Seccomp {
         "restart_syscall", "exit", "exit_group",
     ]
 
-    /// What the interpreter calls on the guest's sockets (sock_accept, sock_recv, sock_send,
-    /// sock_shutdown, fd_read and fd_write on a connection): allowed only for a container whose
-    /// guest has sockets (listeners declared, or the module imports socket calls).
-    public static let socketCalls = ["accept4", "recvfrom", "recvmsg", "sendto", "sendmsg", "shutdown"]
+    /// What the interpreter calls on the guest's sockets (sock_accept and the TCP_NODELAY it sets,
+    /// sock_recv, sock_send, sock_shutdown, fd_read and fd_write on a connection): allowed only
+    /// for a container whose guest has sockets (listeners declared, or the module imports socket
+    /// calls).
+    public static let socketCalls = ["accept4", "setsockopt", "recvfrom", "recvmsg", "sendto", "sendmsg", "shutdown"]
 
     /// ioctl is allowed only for these requests on a terminal: TCGETS and TIOCGWINSZ.
     static let allowedIoctls: [UInt64] = [0x5401, 0x5413]

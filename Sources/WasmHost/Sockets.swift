@@ -299,6 +299,11 @@ final class SocketTable: @unchecked Sendable {
         let nonblocking = flags != 0
         let conn = rw_accept4(listener.fd, nonblocking ? 1 : 0)
         guard conn >= 0 else { throw HostErrno.wasi(-conn) }
+        // A WASI preview 1 guest cannot set socket options: TCP connections get TCP_NODELAY,
+        // as Go's net package gives every one, so that a response written in two parts does not
+        // wait for the peer's delayed ACK. (Fails harmlessly on a unix socket.)
+        var one: Int32 = 1
+        _ = setsockopt(conn, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
         return try install(GuestSocket(fd: conn, isListener: false))
     }
 

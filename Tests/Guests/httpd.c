@@ -59,12 +59,13 @@ static int send_all(int fd, const char *p, size_t n) {
 }
 
 static int respond(int fd, int status, const char *reason, const char *body, size_t len, int keep) {
-    char head[256];
-    int h = snprintf(head, sizeof head,
+    static char out[BUF + 256];
+    int h = snprintf(out, 256,
                      "HTTP/1.1 %d %s\r\nContent-Length: %zu\r\nContent-Type: text/plain\r\nConnection: %s\r\n\r\n",
                      status, reason, len, keep ? "keep-alive" : "close");
-    if (send_all(fd, head, (size_t)h) < 0) return -1;
-    return len ? send_all(fd, body, len) : 0;
+    /* Head and body in one send. */
+    memcpy(out + h, body, len);
+    return send_all(fd, out, (size_t)h + len);
 }
 
 /* One complete request in c->buf: answers it and drops it from the buffer. Returns 1 when a
@@ -241,9 +242,31 @@ static int probe(void) {
 }
 #endif
 
+#ifndef __wasi__
+#include <netinet/in.h>
+/* Built natively (the benchmark's side for comparison): opens its own listener at fd 3 on
+   127.0.0.1:PORT, as runwasm would have. */
+static int listen_native(int port) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    struct sockaddr_in a = {0};
+    a.sin_family = AF_INET;
+    a.sin_port = htons((unsigned short)port);
+    a.sin_addr.s_addr = htonl(0x7f000001);
+    if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0 || listen(fd, 1024) != 0) { perror("listen"); return -1; }
+    if (fd != 3) { dup2(fd, 3); close(fd); }
+    setenv("LISTEN_FDS", "1", 1);
+    return 0;
+}
+#endif
+
 int main(int argc, char **argv) {
     const char *mode = argc > 1 ? argv[1] : "serve";
     setvbuf(stdout, NULL, _IOLBF, 0);
+#ifndef __wasi__
+    if (argc > 2 && listen_native(atoi(argv[2])) != 0) return 1;
+#endif
     if (!strcmp(mode, "serve")) return serve();
     if (!strcmp(mode, "loop")) return loop();
 #ifdef __wasi__
