@@ -41,6 +41,37 @@ enum RustHttpdGuest {
     }()
 }
 
+/// Tests/Guests/seccomp-calls.c built natively: which system call numbers a process's last
+/// seccomp filter tests for.
+enum SeccompCalls {
+    static let binary: String = {
+        let dir = Harness.tempDir("seccomp-calls")
+        let source = #filePath.components(separatedBy: "/Tests/")[0] + "/Tests/Guests/seccomp-calls.c"
+        let r = Harness.spawn(["/usr/bin/gcc", "-O2", "-o", dir + "/seccomp-calls", source])
+        guard r.status == 0 else { fatalError("gcc could not build \(source): \(r.stderr)") }
+        return dir + "/seccomp-calls"
+    }()
+
+    /// The x86_64 numbers of the socket calls, and of read (which every interpreter filter allows).
+    static let numbers: [String: Int] = [
+        "read": 0, "socket": 41, "connect": 42, "accept": 43, "sendto": 44, "recvfrom": 45, "sendmsg": 46, "recvmsg": 47,
+        "shutdown": 48, "bind": 49, "listen": 50, "getsockname": 51, "getpeername": 52, "socketpair": 53,
+        "setsockopt": 54, "getsockopt": 55, "accept4": 288,
+    ]
+
+    /// The names among `numbers` that the filter of `pid` tests for.
+    static func tested(by pid: pid_t) -> Set<String> {
+        let byNumber = Dictionary(uniqueKeysWithValues: numbers.map { ($0.value, $0.key) })
+        let r = Harness.spawn([binary, String(pid)] + numbers.values.map(String.init))
+        var names: Set<String> = []
+        for line in r.stdout.split(separator: "\n") {
+            let parts = line.split(separator: " ")
+            if parts.count == 2, parts[1] == "yes", let n = Int(parts[0]), let name = byNumber[n] { names.insert(name) }
+        }
+        return names
+    }
+}
+
 enum Net {
     /// A TCP port free on the loopback right now.
     static func freePort() -> UInt16 {
@@ -284,6 +315,27 @@ struct SocketTests {
             #expect(box.leftovers.isEmpty, "\(c): left \(box.leftovers)")
             if r.status == 0 { _ = box.runwasm(["delete", "--force", "net-bad"]) }
         }
+    }
+
+    @Test("the interpreter's seccomp filter allows socket calls to a guest with listeners, only those it needs, and none to other guests")
+    func seccompSocketCalls() throws {
+        #expect(Harness.exists("/usr/bin/gcc"))
+        let socketCalls: Set<String> = ["accept4", "setsockopt", "recvfrom", "recvmsg", "sendto", "sendmsg", "shutdown"]
+        let port = Net.freePort()
+        try serving(mode: "loop", port: port, environment: "tcp:127.0.0.1:\(port)") { _, pid in
+            let tested = SeccompCalls.tested(by: pid)
+            #expect(tested == socketCalls.union(["read"]), "socket container's filter tests \(tested.sorted())")
+            // It still serves after the look (ptrace stops and resumes it).
+            #expect(Net.request(port, "GET / HTTP/1.1\r\nConnection: close\r\n\r\n").hasSuffix("hello\n"))
+        }
+        let plain = Sandbox(module: Guests.spin)
+        let pid = try plain.startSpinning("net-plain")
+        defer {
+            _ = plain.runwasm(["delete", "--force", "net-plain"])
+            _ = Harness.waitFor(pid, timeout: 10)
+        }
+        let tested = SeccompCalls.tested(by: pid)
+        #expect(tested == ["read"], "a guest without sockets: its filter tests \(tested.sorted())")
     }
 
     @Test("resets, half-closed connections, slow clients and 10,000 dropped connections: the server keeps answering and its fds do not grow")
