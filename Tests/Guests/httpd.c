@@ -240,6 +240,24 @@ static int probe(void) {
     }
     return 0;
 }
+
+/* One connection: recv with MSG_PEEK (5 bytes), then MSG_WAITALL (10 bytes), answer both and the
+   connection's fdstat, shut down the write side, then read until the peer closes. */
+static int peek(void) {
+    int fd = accept(3, NULL, NULL);
+    if (fd < 0) { perror("accept"); return 1; }
+    char a[6] = {0}, b[11] = {0}, out[128];
+    ssize_t n1 = recv(fd, a, 5, MSG_PEEK);
+    ssize_t n2 = recv(fd, b, 10, MSG_WAITALL);
+    __wasi_fdstat_t st;
+    int e = __wasi_fd_fdstat_get((__wasi_fd_t)fd, &st);
+    int n = snprintf(out, sizeof out, "peek %zd:%s waitall %zd:%s type %d\n", n1, a, n2, b, e ? -1 : st.fs_filetype);
+    if (send(fd, out, (size_t)n, 0) != n) { perror("send"); return 1; }
+    if (shutdown(fd, SHUT_WR) != 0) { perror("shutdown"); return 1; }
+    while (recv(fd, out, sizeof out, 0) > 0) {}
+    printf("peer closed\n");
+    return close(fd) == 0 ? 0 : 1;
+}
 #endif
 
 #ifndef __wasi__
@@ -271,6 +289,7 @@ int main(int argc, char **argv) {
     if (!strcmp(mode, "loop")) return loop();
 #ifdef __wasi__
     if (!strcmp(mode, "probe")) return probe();
+    if (!strcmp(mode, "peek")) return peek();
 #endif
     fprintf(stderr, "usage: httpd serve|loop|probe\n");
     return 2;

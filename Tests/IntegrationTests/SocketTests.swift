@@ -279,6 +279,40 @@ struct SocketTests {
         }
     }
 
+    @Test("sock_recv with MSG_PEEK and MSG_WAITALL, sock_shutdown of the write side, fd_fdstat_get on a connection")
+    func peekWaitallShutdown() throws {
+        let port = Net.freePort()
+        let box = Sandbox(module: HttpdGuest.module, args: ["/app.wasm", "peek"])
+        var linux = box.config["linux"] as! [String: Any]
+        linux["namespaces"] = ["pid", "mount"].map { ["type": $0] }
+        box.config["linux"] = linux
+        box.config["hostname"] = nil
+        box.process["env"] = ["RUNWASM_LISTEN=tcp:127.0.0.1:\(port)"]
+        let pid = try box.create("net-peek")
+        defer { _ = box.runwasm(["delete", "--force", "net-peek"]) }
+        try #require(box.runwasm(["start", "net-peek"]).status == 0)
+        let fd = Net.connect(port)
+        try #require(fd >= 0)
+        // Ten bytes in two parts: WAITALL returns only once all ten are there.
+        Net.send(fd, "01234")
+        usleep(100_000)
+        Net.send(fd, "56789")
+        var answer: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 256)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n <= 0 { break }
+            answer += buffer[0..<n]
+        }
+        // The guest shut its write side: end of file here, while this side can still write.
+        #expect(String(decoding: answer, as: UTF8.self) == "peek 5:01234 waitall 10:0123456789 type 6\n")
+        let more = "after".withCString { Glibc.send(fd, $0, 5, Int32(MSG_NOSIGNAL)) }
+        #expect(more == 5, "the guest's read side is still open")
+        close(fd)
+        #expect(Harness.waitFor(pid, timeout: 30) == 0, "\(box.errors)")
+        #expect(box.output == "peer closed\n")
+    }
+
     @Test("create fails with a clear message for a bad listener, a port in use or a privileged port, and leaves nothing behind")
     func badListeners() throws {
         let busy = Net.freePort()
