@@ -313,7 +313,7 @@ struct SocketTests {
         #expect(box.output == "peer closed\n")
     }
 
-    @Test("create fails with a clear message for a bad listener, a port in use or a privileged port, and leaves nothing behind")
+    @Test("create fails with a clear message for a bad listener, a port in use, a privileged port or a directory the guest cannot write, and leaves nothing behind")
     func badListeners() throws {
         let busy = Net.freePort()
         let holder = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -334,9 +334,13 @@ struct SocketTests {
             ("unix:run/x.sock", nil, 0, "the path must be absolute"),
             ("tcp:127.0.0.1:\(busy)", nil, 0, "cannot listen on tcp:127.0.0.1:\(busy): bind: address already in use"),
             ("tcp:127.0.0.1:80", nil, 1000, "port 80 is below net.ipv4.ip_unprivileged_port_start"),
+            // The socket file is made as the guest: uid 1000 cannot create it in root's 0700 directory.
+            ("unix:/private/app.sock", nil, 1000, "cannot listen on unix:/private/app.sock: bind: permission denied"),
         ]
         for c in cases {
             let box = Sandbox(module: HttpdGuest.module, args: ["/app.wasm", "serve"])
+            Harness.mkdirs(box.rootfs + "/private")
+            chmod(box.rootfs + "/private", 0o700)
             var linux = box.config["linux"] as! [String: Any]
             linux["namespaces"] = ["pid", "mount"].map { ["type": $0] }
             box.config["linux"] = linux
