@@ -203,15 +203,16 @@ final class SocketTable: @unchecked Sendable {
     func attach(_ wasi: WASIBridgeToHost, listeners: [Int32], preopenCount: Int) throws(WASIAbi.Errno) {
         functions = wasi.hostFunctions(capabilities: WASI.WASICapability<ScratchMemory>.all)
         anchorFd = UInt32(3 + listeners.count + preopenCount)
-        var placed = 0
+        var current = 0
         do {
             for (index, fd) in listeners.enumerated() {
+                current = index
                 let installed = try install(GuestSocket(fd: fd, isListener: true))
-                placed += 1
                 try renumber(installed, to: UInt32(3 + index))
             }
         } catch {
-            for fd in listeners.dropFirst(placed) { Glibc.close(fd) }
+            // The one that failed is closed (by `install`) or in the table (closed with it).
+            for fd in listeners.dropFirst(current + 1) { Glibc.close(fd) }
             throw error
         }
     }
