@@ -135,6 +135,18 @@ public final class PreparedGuest {
         if shape.importsWASI && !shape.exportsMemory {
             throw GuestError("the module imports WASI functions but exports no memory named \"memory\", which WASI needs")
         }
+        // WasmEdge's socket calls are defined with the type each import declares; a type that
+        // none of its versions (nor preview 1) has would fail instantiation with WasmKit's
+        // generic mismatch, so it is named here.
+        let declared = module.imports.compactMap { i -> (module: String, name: String, type: FunctionType)? in
+            guard case .function(let index) = i.descriptor, let type = module.functionType(at: index) else { return nil }
+            return (i.module, i.name, type)
+        }
+        let mismatched = WasmEdgeSockets.mismatches(declared)
+        if !mismatched.isEmpty {
+            throw GuestError(
+                "the module imports \(mismatched.joined(separator: ", ")) from wasi_snapshot_preview1, a type that matches neither version of WasmEdge's socket calls nor WASI preview 1")
+        }
         self.module = module
         // Eager compilation validates every function body now, so that a broken module fails
         // `create` rather than surfacing half-way through a run.
