@@ -11,13 +11,16 @@
 #include <linux/seccomp.h>
 #include <sched.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/fsuid.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/vfs.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -663,4 +666,28 @@ int rw_release_program_pages(void) {
 
 int rw_rename_noreplace(const char *from, const char *to) {
     return syscall(SYS_renameat2, AT_FDCWD, from, AT_FDCWD, to, 1 /* RENAME_NOREPLACE */) < 0 ? -errno : 0;
+}
+
+int rw_accept4(int fd, int nonblocking) {
+    int conn;
+    do {
+        conn = accept4(fd, NULL, NULL, SOCK_CLOEXEC | (nonblocking ? SOCK_NONBLOCK : 0));
+    } while (conn < 0 && errno == EINTR);
+    return conn < 0 ? -errno : conn;
+}
+
+int rw_bind_unix_as(int fd, const char *path, unsigned uid, unsigned gid) {
+    struct sockaddr_un address;
+    memset(&address, 0, sizeof address);
+    address.sun_family = AF_UNIX;
+    size_t length = strlen(path);
+    if (length >= sizeof address.sun_path) return -ENAMETOOLONG;
+    memcpy(address.sun_path, path, length);
+    int oldgid = setfsgid(gid);
+    int olduid = setfsuid(uid);
+    int rc = bind(fd, (struct sockaddr *)&address, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + length + 1));
+    int saved = errno;
+    setfsuid(olduid);
+    setfsgid(oldgid);
+    return rc == 0 ? 0 : -saved;
 }

@@ -92,6 +92,7 @@ extension Runtime {
         var seccomp = try plan.security.seccomp.map { [try Seccomp.compile($0)] } ?? []
         if let profile = plan.security.seccomp { try Seccomp.checkInterpreterNeeds(profile) }
         seccomp.append(try Seccomp.interpreterFilter())
+        let socketFilter = try Seccomp.interpreterFilter(sockets: true)
         let consoleSocket = try o.consoleSocket.map { try Console.connect(Runtime.absolute($0)) }
         defer { if let consoleSocket { close(consoleSocket) } }
         let pidFile = o.pidFile.map(Runtime.absolute)
@@ -105,11 +106,12 @@ extension Runtime {
         let handle: ContainerHandle
         do {
             defer { entry?.close() }
-            handle = try ContainerProcess.spawnExec(
-                ExecSpawnOptions(
-                    plan: plan, childOfCaller: o.detach, preserveFDs: o.preserveFDs, capabilities: capabilities,
-                    seccomp: seccomp, initPid: record.pid, cgroup: entry),
-                payload: WasmPayload())
+            var execOptions = ExecSpawnOptions(
+                plan: plan, childOfCaller: o.detach, preserveFDs: o.preserveFDs, capabilities: capabilities,
+                seccomp: seccomp, initPid: record.pid, cgroup: entry)
+            execOptions.socketFilter = socketFilter
+            // The container's listeners belong to its first process; an exec'd one opens none.
+            handle = try ContainerProcess.spawnExec(execOptions, payload: WasmPayload(opensListeners: false))
         }
         defer { handle.close() }
         var console: Int32 = -1

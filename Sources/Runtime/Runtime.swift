@@ -105,9 +105,12 @@ public final class Runtime {
         // Everything that can fail on the config is checked before anything is made.
         let capabilities = try Privileges.resolve(plan.security.capabilities)
         var seccomp = try plan.security.seccomp.map { [try Seccomp.compile($0)] } ?? []
+        var socketFilter: SeccompProgram?
         if !plan.isPodSandbox {
             if let profile = plan.security.seccomp { try Seccomp.checkInterpreterNeeds(profile) }
             seccomp.append(try Seccomp.interpreterFilter())
+            socketFilter = try Seccomp.interpreterFilter(sockets: true)
+            _ = try Listeners.declared(plan)
         }
         let cgroupPath = try Cgroup.resolvePath(plan.security.cgroupsPath, id: options.id, systemd: systemdCgroup)
 
@@ -141,11 +144,11 @@ public final class Runtime {
             defer { entry.close() }
             let startSocket = try StartSocket.listen(in: dir)
             let payload: any ContainerPayload = plan.isPodSandbox ? PausePayload() : WasmPayload()
-            let handle = try ContainerProcess.spawn(
-                SpawnOptions(
-                    plan: plan, startSocket: startSocket, childOfCaller: childOfCaller, preserveFDs: options.preserveFDs,
-                    capabilities: capabilities, seccomp: seccomp, cgroup: entry),
-                payload: payload)
+            var spawnOptions = SpawnOptions(
+                plan: plan, startSocket: startSocket, childOfCaller: childOfCaller, preserveFDs: options.preserveFDs,
+                capabilities: capabilities, seccomp: seccomp, cgroup: entry)
+            spawnOptions.socketFilter = socketFilter
+            let handle = try ContainerProcess.spawn(spawnOptions, payload: payload)
             close(startSocket)
             defer { handle.close() }
             pid = handle.pid

@@ -97,14 +97,25 @@ enum Entrypoint {
 
 final class WasmPayload: ContainerPayload {
     private var guest: PreparedGuest?
+    /// Whether this process opens the listeners the config declares (a container's first
+    /// process does; an exec'd one does not).
+    private let opensListeners: Bool
+
+    init(opensListeners: Bool = true) { self.opensListeners = opensListeners }
+
+    var usesSockets: Bool { guest?.usesSockets ?? false }
 
     func prepare(_ plan: ContainerPlan) throws {
         let (path, bytes) = try Entrypoint.load(plan)
         var environment = plan.env
         // WASI preview 1 has no working directory; PWD is the convention guests use to learn it.
         if !environment.contains(where: { $0.hasPrefix("PWD=") }) { environment.append("PWD=" + plan.cwd) }
+        let (source, listeners) = opensListeners ? try Listeners.declared(plan) : ("", [])
+        environment = Listeners.environment(environment, adding: listeners)
         var options = GuestOptions(args: plan.args, environment: environment, preopens: [(guest: "/", host: "/")])
         options.memoryLimit = plan.security.resources.memoryLimit.flatMap(WasmPayload.linearMemoryCap)
+        // In the container's network namespace and root, before `create` returns.
+        options.listeners = try Listeners.open(listeners, source: source, plan: plan)
         do {
             guest = try PreparedGuest(moduleBytes: bytes, options: options)
         } catch {

@@ -24,6 +24,13 @@ public protocol ContainerPayload {
     func prepare(_ plan: ContainerPlan) throws
     /// Called after `start`; returns the process's exit status.
     func run() -> Int32
+    /// Whether what `prepare` loaded makes socket calls, so needs the interpreter filter that
+    /// allows them (known only once the module is read, inside the container).
+    var usesSockets: Bool { get }
+}
+
+extension ContainerPayload {
+    public var usesSockets: Bool { false }
 }
 
 public struct SpawnOptions {
@@ -38,6 +45,9 @@ public struct SpawnOptions {
     public var capabilities: ResolvedCapabilities
     /// The config's seccomp profile and runwasm's own interpreter filter, compiled at create.
     public var seccomp: [SeccompProgram]
+    /// runwasm's interpreter filter with the socket calls allowed, loaded instead of the last of
+    /// `seccomp` when the payload uses sockets.
+    public var socketFilter: SeccompProgram?
     /// The container's cgroup, entered as the process starts.
     public var cgroup: CgroupEntry?
 
@@ -270,7 +280,10 @@ public enum ContainerProcess {
             channel.close()
             // The config's profile comes first in `seccomp`, runwasm's own filter after it.
             let configFilters = plan.security.seccomp == nil ? [] : Array(options.seccomp.prefix(1))
-            let ownFilters = Array(options.seccomp.dropFirst(configFilters.count))
+            var ownFilters = Array(options.seccomp.dropFirst(configFilters.count))
+            if payload.usesSockets, let socketFilter = options.socketFilter, !ownFilters.isEmpty {
+                ownFilters[ownFilters.count - 1] = socketFilter
+            }
             try waitForStart(options.startSocket, hooks: plan.hooks.startContainer) {
                 // startContainer hooks run as runc runs them: as the process's user, with its
                 // capabilities and the config's seccomp profile, in process.cwd.
@@ -409,6 +422,8 @@ public struct ExecSpawnOptions {
     public var preserveFDs: Int32
     public var capabilities: ResolvedCapabilities
     public var seccomp: [SeccompProgram]
+    /// As `SpawnOptions.socketFilter`.
+    public var socketFilter: SeccompProgram?
     /// The container's init, whose namespaces the process joins.
     public var initPid: Int32
     /// The container's cgroup, entered as the process starts.
@@ -491,7 +506,11 @@ extension ContainerProcess {
             try Privileges.drop(plan.security, options.capabilities)
             try Privileges.presentAsGuest(plan)
             try Sys.check(rw_report_denied_syscalls(), "sigaction", "SIGSYS")
-            for program in options.seccomp { try program.load() }
+            var filters = options.seccomp
+            if payload.usesSockets, let socketFilter = options.socketFilter, !filters.isEmpty {
+                filters[filters.count - 1] = socketFilter
+            }
+            for program in filters { try program.load() }
             // Under seccomp now: write(2), which the interpreter filter allows.
             _ = Glibc.write(channel.fd, "ready", 5)
             channel.close()

@@ -38,6 +38,11 @@ public enum Seccomp {
         "restart_syscall", "exit", "exit_group",
     ]
 
+    /// What the interpreter calls on the guest's sockets (sock_accept, sock_recv, sock_send,
+    /// sock_shutdown, fd_read and fd_write on a connection): allowed only for a container whose
+    /// guest has sockets (listeners declared, or the module imports socket calls).
+    public static let socketCalls = ["accept4", "recvfrom", "recvmsg", "sendto", "sendmsg", "shutdown"]
+
     /// ioctl is allowed only for these requests on a terminal: TCGETS and TIOCGWINSZ.
     static let allowedIoctls: [UInt64] = [0x5401, 0x5413]
 
@@ -112,13 +117,14 @@ public enum Seccomp {
         }
     }
 
-    /// runwasm's own filter: default trap, only `interpreterAllowList` and the terminal ioctls.
-    public static func interpreterFilter() throws -> SeccompProgram {
+    /// runwasm's own filter: default trap, only `interpreterAllowList` and the terminal ioctls,
+    /// and `socketCalls` when `sockets`.
+    public static func interpreterFilter(sockets: Bool = false) throws -> SeccompProgram {
         guard let ctx = seccomp_init(SCMP_ACT_TRAP) else { throw RuntimeError("seccomp_init failed") }
         defer { seccomp_release(ctx) }
         _ = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0)
         _ = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS)
-        for name in interpreterAllowList {
+        for name in interpreterAllowList + (sockets ? socketCalls : []) {
             let nr = seccomp_syscall_resolve_name(name)
             if nr == __NR_SCMP_ERROR { continue }
             let rc = seccomp_rule_add_array(ctx, SCMP_ACT_ALLOW, nr, 0, nil)

@@ -433,10 +433,13 @@ final class ContainerFileSystem: FileSystemImplementation, @unchecked Sendable {
     let stdio: [Int32]
     /// False once openat2 was found missing (Linux < 5.6).
     private var useOpenat2 = true
+    /// The guest's sockets, whose anchors this file system creates and opens through.
+    var sockets: SocketTable?
 
     init(stdio: [Int32]) { self.stdio = stdio }
 
     func preopenDirectory(guestPath: String, hostPath: String) throws -> any WASIDir {
+        if hostPath == SocketAnchor.hostPath { return SocketAnchor(table: sockets) }
         let fd = try HostErrno.retrying { Glibc.open(hostPath, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
         let position: ProcPosition
         do {
@@ -452,6 +455,7 @@ final class ContainerFileSystem: FileSystemImplementation, @unchecked Sendable {
         dirFd: any WASIDir, path: String, oflags: WASIAbi.Oflags, fsRightsBase: WASIAbi.Rights,
         fsRightsInheriting: WASIAbi.Rights, fdflags: WASIAbi.Fdflags, symlinkFollow: Bool
     ) throws -> FdEntry {
+        if let anchor = dirFd as? SocketAnchor { return try anchor.open() }
         guard let dir = dirFd as? ContainerDir else { throw WASIAbi.Errno.EBADF }
         var access: FileAccessMode = []
         if fsRightsBase.contains(.FD_READ) { access.insert(.read) }

@@ -97,6 +97,9 @@ public struct GuestOptions: Sendable {
     public var stderr: Int32 = 2
     /// The most linear memory the guest may have, in bytes; a `memory.grow` past it returns -1.
     public var memoryLimit: Int?
+    /// Listening sockets (host fds, owned from here on) the guest sees at fds 3, 4, …, before
+    /// the preopened directories.
+    public var listeners: [Int32] = []
 
     public init(args: [String], environment: [String], preopens: [(guest: String, host: String)]) {
         self.args = args
@@ -113,6 +116,8 @@ public final class PreparedGuest {
     private let imports: Imports
     private let wasi: WASIBridgeToHost
     private var instance: Instance?
+    /// Whether the guest can make socket calls: it has listeners, or it imports sock_* calls.
+    public let usesSockets: Bool
 
     public static let wasmKitVersion = "0.4.2"
 
@@ -154,6 +159,10 @@ public final class PreparedGuest {
         store = Store(engine: engine)
         if let limit = options.memoryLimit { store.resourceLimiter = MemoryCap(bytes: limit, tables: shape.tableCount) }
         let fileSystem = ContainerFileSystem(stdio: [options.stdin, options.stdout, options.stderr])
+        usesSockets = !options.listeners.isEmpty || shape.importsSockets
+        let sockets = usesSockets ? SocketTable() : nil
+        fileSystem.sockets = sockets
+        let preopens = sockets == nil ? options.preopens : SocketTable.preopens(listeners: options.listeners.count, around: options.preopens)
         do {
             // WASI's own environment is replaced below by the ordered one.
             wasi = try WASIBridgeToHost(
@@ -164,13 +173,22 @@ public final class PreparedGuest {
                         stdin: ContainerFile(fd: options.stdin, access: .read, borrowed: true),
                         stdout: ContainerFile(fd: options.stdout, access: .write, borrowed: true),
                         stderr: ContainerFile(fd: options.stderr, access: .write, borrowed: true))
-                    .withPreopens(options.preopens.map { WASIBridgeToHost.Preopen(guestPath: $0.guest, hostPath: $0.host) }))
+                    .withPreopens(preopens.map { WASIBridgeToHost.Preopen(guestPath: $0.guest, hostPath: $0.host) }))
         } catch {
             throw GuestError("cannot set up WASI: \(error)")
+        }
+        if let sockets {
+            do {
+                try sockets.attach(wasi, listeners: options.listeners, preopenCount: options.preopens.count)
+            } catch {
+                try? wasi.close()
+                throw GuestError("cannot place the listening sockets in the guest's fd table: \(error)")
+            }
         }
         var imports = Imports()
         wasi.link(to: &imports, store: store)
         OrderedEnvironment.link(options.environment, to: &imports, store: store)
+        sockets?.link(to: &imports, store: store)
         self.imports = imports
         if !shape.hasStartSection {
             do {
@@ -215,6 +233,7 @@ struct ModuleShape {
     var startTypeIndex: TypeIndex?
     var exportsMemory = false
     var importsWASI = false
+    var importsSockets = false
     var hasStartSection = false
     var tableCount = 0
 
@@ -226,7 +245,10 @@ struct ModuleShape {
             switch payload {
             case .importSection(let imports):
                 for i in imports {
-                    if i.module == "wasi_snapshot_preview1" || i.module == "wasi_unstable" { importsWASI = true }
+                    if i.module == "wasi_snapshot_preview1" || i.module == "wasi_unstable" {
+                        importsWASI = true
+                        if i.name.hasPrefix("sock_") { importsSockets = true }
+                    }
                     switch i.descriptor {
                     case .function(let type): functionTypes.append(type)
                     case .table: tableCount += 1

@@ -215,4 +215,13 @@ int rw_signal_was_ignored(int sig);
 /// exists (a directory too, even empty), -EINVAL where the file system cannot do it.
 int rw_rename_noreplace(const char *from, const char *to);
 
+/// accept4(2), hidden behind _GNU_SOURCE: a connection from `fd`, close-on-exec and, when
+/// `nonblocking`, O_NONBLOCK. Retries EINTR. Returns the new fd or -errno.
+int rw_accept4(int fd, int nonblocking);
+
+/// bind(2) of `fd` to the unix socket address `path`, with the file system identity (fsuid,
+/// fsgid) of `uid` and `gid` during the call, so that the permission checks and the new
+/// socket file's owner are theirs. Returns 0 or -errno.
+int rw_bind_unix_as(int fd, const char *path, unsigned uid, unsigned gid);
+
 #endif
