@@ -41,7 +41,11 @@ public enum Seccomp {
     /// What the interpreter calls on the guest's sockets (sock_accept, sock_recv, sock_send,
     /// sock_shutdown, fd_read and fd_write on a connection): allowed only for a container whose
     /// guest has sockets (listeners declared, or the module imports socket calls).
-    public static let socketCalls = ["accept4", "recvfrom", "recvmsg", "sendto", "sendmsg", "shutdown"]
+    public static let socketCalls = [
+        "accept4", "recvfrom", "recvmsg", "sendto", "sendmsg", "shutdown",
+        // WasmEdge's socket calls: open, bind, connect, listen, addresses, options
+        "socket", "bind", "connect", "listen", "getsockname", "getpeername", "getsockopt", "setsockopt",
+    ]
 
     /// ioctl is allowed only for these requests on a terminal: TCGETS and TIOCGWINSZ.
     static let allowedIoctls: [UInt64] = [0x5401, 0x5413]

@@ -189,6 +189,7 @@ public final class PreparedGuest {
         wasi.link(to: &imports, store: store)
         OrderedEnvironment.link(options.environment, to: &imports, store: store)
         sockets?.link(to: &imports, store: store)
+        if let sockets { WasmEdgeSockets.link(declared: declared, table: sockets, to: &imports, store: store) }
         self.imports = imports
         if !shape.hasStartSection {
             do {

@@ -12,7 +12,7 @@
 import Glibc
 
 struct WasmEdgeResolver {
-    let memory: GuestMemory
+    let memory: WasmEdgeMemory
     typealias Failure = WasmEdgeSockets.Failure
 
     /// One answer: address family (WasmEdge's 1 or 2), socket type (1 dgram, 2 stream), address.

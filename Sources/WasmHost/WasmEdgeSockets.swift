@@ -144,7 +144,7 @@ enum WasmEdgeSockets {
                     }
                     let args = arguments.map { $0.i32 }
                     do {
-                        try Host(memory: GuestMemory(memory), table: table).perform(call, args)
+                        try Host(memory: WasmEdgeMemory(memory), table: table).perform(call, args)
                         return [.i32(0)]
                     } catch let failure as WasmEdgeSockets.Failure {
                         return [.i32(failure.code)]
@@ -159,7 +159,7 @@ enum WasmEdgeSockets {
 // MARK: - guest memory
 
 /// Bounds-checked little-endian access to the guest's linear memory.
-struct GuestMemory {
+struct WasmEdgeMemory {
     let memory: Memory
 
     init(_ memory: Memory) { self.memory = memory }
@@ -241,7 +241,7 @@ struct SocketAddress {
 
     /// From WasmEdge's `__wasi_address_t {buf, buf_len}` at `pointer`: 4 (IPv4) or 16 (IPv6) raw
     /// bytes, or with `v2` also the 128-byte `{u16 family; u8 address[126]}`.
-    static func read(_ memory: GuestMemory, at pointer: UInt32, port: UInt32, v2: Bool) throws(WasmEdgeSockets.Failure) -> SocketAddress {
+    static func read(_ memory: WasmEdgeMemory, at pointer: UInt32, port: UInt32, v2: Bool) throws(WasmEdgeSockets.Failure) -> SocketAddress {
         let buf = try memory.u32(pointer)
         let length = try memory.u32(pointer + 4)
         guard port <= 0xffff else { throw .inval }
@@ -304,7 +304,7 @@ struct SocketAddress {
     /// Writes this address into the guest's `__wasi_address_t` at `pointer`. `v2`: the buffer
     /// must be the 128-byte storage, family (u16) then address. Otherwise the raw 4 or 16 bytes,
     /// which must fit the buffer.
-    func write(_ memory: GuestMemory, at pointer: UInt32, v2: Bool) throws(WasmEdgeSockets.Failure) {
+    func write(_ memory: WasmEdgeMemory, at pointer: UInt32, v2: Bool) throws(WasmEdgeSockets.Failure) {
         let buf = try memory.u32(pointer)
         let length = try memory.u32(pointer + 4)
         if v2 {
@@ -322,7 +322,7 @@ struct SocketAddress {
 // MARK: - the calls
 
 private struct Host {
-    let memory: GuestMemory
+    let memory: WasmEdgeMemory
     let table: GuestSocketTable
     typealias Failure = WasmEdgeSockets.Failure
 
@@ -551,5 +551,25 @@ private struct Host {
         guard size <= 256 else { throw .inval }
         let bytes = try memory.bytes(value, size)
         try sys { bytes.withUnsafeBytes { Glibc.setsockopt(fd, SOL_SOCKET, option, $0.baseAddress, socklen_t(size)) } }
+    }
+}
+
+// MARK: - on the socket core
+
+extension SocketTable: GuestSocketTable {
+    func hostSocket(_ fd: UInt32) throws(WasmEdgeSockets.Failure) -> Int32 {
+        do { return try socket(at: fd).fd } catch { throw WasmEdgeSockets.Failure(error) }
+    }
+
+    func install(_ hostFD: Int32) throws(WasmEdgeSockets.Failure) -> UInt32 {
+        do { return try install(GuestSocket(fd: hostFD, isListener: false)) } catch { throw WasmEdgeSockets.Failure(error) }
+    }
+
+    func accept(_ fd: UInt32, nonblocking: Bool) throws(WasmEdgeSockets.Failure) -> UInt32 {
+        do {
+            return try accept(fd, flags: nonblocking ? UInt32(WASIAbi.Fdflags.NONBLOCK.rawValue) : 0)
+        } catch {
+            throw WasmEdgeSockets.Failure(error)
+        }
     }
 }
