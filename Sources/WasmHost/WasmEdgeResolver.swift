@@ -239,6 +239,8 @@ enum DNSQuery {
                 if r <= 0 { break }
                 var reply = [UInt8](repeating: 0, count: 4096)
                 let n = reply.withUnsafeMutableBytes { Glibc.recv(fd, $0.baseAddress, $0.count, 0) }
+                // Nothing listens there (the kernel's ICMP port unreachable): the next server.
+                if n < 0 && errno == ECONNREFUSED { return nil }
                 if n < 12 { continue }
                 if let addresses = parse(Array(reply[0..<n]), id: id, type: type) { return addresses }
             }

@@ -36,11 +36,12 @@ final class HostServer: @unchecked Sendable {
     private var log: [String] = []
     private var thread: Thread?
 
-    init(udp: Bool = false, handle: @escaping @Sendable (Int32, HostServer) -> Void) {
+    init(udp: Bool = false, address: String = "127.0.0.1", port wanted: UInt16 = 0, handle: @escaping @Sendable (Int32, HostServer) -> Void) {
         let s = socket(AF_INET, Int32((udp ? SOCK_DGRAM : SOCK_STREAM).rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        addr.sin_addr.s_addr = inet_addr(address)
+        addr.sin_port = wanted.bigEndian
         _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(s, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
         if !udp { Glibc.listen(s, 8) }
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
@@ -48,7 +49,7 @@ final class HostServer: @unchecked Sendable {
         fd = s
         port = UInt16(bigEndian: addr.sin_port)
         let listener = fd
-        let t = Thread { [unowned self] in
+        let t = Thread { [self] in
             if udp {
                 handle(listener, self)
                 return
@@ -229,6 +230,67 @@ struct WasmEdgeSocketTests {
         let local = Self.hostNetworkBox(WasmEdgeGuests.client, args: ["resolve", "localhost", "443"])
         #expect(local.runwasm(["run", "--bundle", local.bundle, "local"]).status == 0)
         #expect(local.output.hasPrefix("answer family 1 socktype 2 protocol 1 addrlen 16 sa_data_len 14 port 443 127.0.0.1\n"))
+    }
+
+    @Test("sock_getaddrinfo asks the nameservers of the container's /etc/resolv.conf for names /etc/hosts does not know")
+    func dns() throws {
+        // A nameserver on 127.0.0.2:53 that knows one name (A only), and says NXDOMAIN for others.
+        let nameserver = HostServer(udp: true, address: "127.0.0.2", port: 53) { fd, server in
+            while true {
+                var buf = [UInt8](repeating: 0, count: 512)
+                var from = sockaddr_storage()
+                var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+                let n = withUnsafeMutablePointer(to: &from) { p in
+                    p.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in buf.withUnsafeMutableBytes { recvfrom(fd, $0.baseAddress, 512, 0, sa, &length) } }
+                }
+                guard n > 12 else { return }
+                let query = Array(buf[0..<n])
+                // The question: labels from byte 12, then type and class.
+                var i = 12
+                var labels: [String] = []
+                while i < n, query[i] != 0 {
+                    labels.append(String(decoding: query[(i + 1)..<(i + 1 + Int(query[i]))], as: UTF8.self))
+                    i += 1 + Int(query[i])
+                }
+                let qtype = Int(query[i + 1]) << 8 | Int(query[i + 2])
+                let name = labels.joined(separator: ".")
+                server.record("\(name) \(qtype)")
+                let known = name == "dns-only.test"
+                var reply = Array(query[0..<2]) + [0x81, known ? 0x80 : 0x83, 0, 1, 0, known && qtype == 1 ? 1 : 0, 0, 0, 0, 0]
+                reply += query[12..<(i + 5)]
+                if known && qtype == 1 { reply += [0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 10, 9, 8, 7] }
+                _ = withUnsafePointer(to: &from) { p in
+                    p.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in reply.withUnsafeBytes { sendto(fd, $0.baseAddress, $0.count, 0, sa, length) } }
+                }
+            }
+        }
+        defer { nameserver.stop() }
+        try #require(nameserver.port == 53, "127.0.0.2:53 is taken")
+
+        let box = Self.hostNetworkBox(WasmEdgeGuests.client, args: ["resolve", "dns-only.test", "80"])
+        Harness.mkdirs(box.rootfs + "/etc")
+        Harness.write(box.rootfs + "/etc/resolv.conf", "# test\nnameserver 127.0.0.3\nnameserver 127.0.0.2\n")
+        #expect(box.runwasm(["run", "--bundle", box.bundle, "dns"]).status == 0, "\(box.output) \(box.errors)")
+        #expect(box.output == """
+            answer family 1 socktype 2 protocol 1 addrlen 16 sa_data_len 14 port 80 10.9.8.7
+            answer family 1 socktype 1 protocol 2 addrlen 16 sa_data_len 14 port 80 10.9.8.7
+
+            """)
+        // An A and an AAAA question, to the second server: nothing listens at the first.
+        #expect(nameserver.records == ["dns-only.test 1", "dns-only.test 28"])
+
+        let missing = Self.hostNetworkBox(WasmEdgeGuests.client, args: ["resolve", "missing.test", "80"])
+        Harness.mkdirs(missing.rootfs + "/etc")
+        Harness.write(missing.rootfs + "/etc/resolv.conf", "nameserver 127.0.0.2\n")
+        #expect(missing.runwasm(["run", "--bundle", missing.bundle, "dns-missing"]).status == 1)
+        #expect(missing.output == "sock_getaddrinfo: error 84\n")
+
+        // No nameserver answers: EAI_AGAIN (78).
+        let silent = Self.hostNetworkBox(WasmEdgeGuests.client, args: ["resolve", "dns-only.test", "80"])
+        Harness.mkdirs(silent.rootfs + "/etc")
+        Harness.write(silent.rootfs + "/etc/resolv.conf", "nameserver 127.0.0.3\n")
+        #expect(silent.runwasm(["run", "--bundle", silent.bundle, "dns-silent"]).status == 1)
+        #expect(silent.output == "sock_getaddrinfo: error 78\n")
     }
 
     @Test("datagrams: the crate's 8-parameter sock_recv_from and sock_send_to, and the _v2 names, to and from the host")
