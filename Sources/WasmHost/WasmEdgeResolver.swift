@@ -12,7 +12,7 @@
 import Glibc
 
 struct WasmEdgeResolver {
-    let memory: WasmEdgeMemory
+    let memory: GuestView
     typealias Failure = WasmEdgeSockets.Failure
 
     /// One answer: address family (WasmEdge's 1 or 2), socket type (1 dgram, 2 stream), address.
@@ -24,7 +24,7 @@ struct WasmEdgeResolver {
     }
 
     /// `sock_getaddrinfo(node*, node_len, service*, service_len, hints*, res*, max_res_len, res_len*)`.
-    func getaddrinfo(_ a: [UInt32]) throws(Failure) {
+    func getaddrinfo(_ a: [UInt32]) throws {
         let node = Self.string(try memory.bytes(a[0], a[1]))
         let service = Self.string(try memory.bytes(a[2], a[3]))
         let hints = a[4]
@@ -35,25 +35,25 @@ struct WasmEdgeResolver {
         let resultPointer = a[5], maximum = a[6], countPointer = a[7]
         try memory.check(countPointer, 4)
 
-        if node.isEmpty && service.isEmpty { throw .eaiNoName }
-        if maximum < 1 { throw .eaiMemory }
+        if node.isEmpty && service.isEmpty { throw WasmEdgeSockets.Failure.eaiNoName }
+        if maximum < 1 { throw WasmEdgeSockets.Failure.eaiMemory }
         // AI_PASSIVE 1, CANONNAME 2, NUMERICHOST 4, NUMERICSERV 8, V4MAPPED 16, ALL 32, ADDRCONFIG 64.
-        if flags & ~UInt16(0x7f) != 0 || (flags & 2 != 0 && node.isEmpty) { throw .eaiBadFlags }
-        guard family <= 2 else { throw .eaiFamily }
-        guard socketType <= 2 else { throw .eaiSockType }
-        guard proto <= 2 else { throw .eaiSockType }
+        if flags & ~UInt16(0x7f) != 0 || (flags & 2 != 0 && node.isEmpty) { throw WasmEdgeSockets.Failure.eaiBadFlags }
+        guard family <= 2 else { throw WasmEdgeSockets.Failure.eaiFamily }
+        guard socketType <= 2 else { throw WasmEdgeSockets.Failure.eaiSockType }
+        guard proto <= 2 else { throw WasmEdgeSockets.Failure.eaiSockType }
 
         let port = try Self.port(service, numericOnly: flags & 8 != 0, datagram: socketType == 1 || proto == 2)
         let ips = try Self.addresses(node, passive: flags & 1 != 0, numericOnly: flags & 4 != 0, family: family)
         var types: [UInt8] = socketType != 0 ? [socketType] : proto == 1 ? [2] : proto == 2 ? [1] : [2, 1]
         if proto == 1 { types = types.filter { $0 == 2 } }
         if proto == 2 { types = types.filter { $0 == 1 } }
-        guard !types.isEmpty else { throw .eaiSockType }
+        guard !types.isEmpty else { throw WasmEdgeSockets.Failure.eaiSockType }
         var answers: [Answer] = []
         for ip in ips {
             for t in types { answers.append(Answer(family: ip.count == 4 ? 1 : 2, socketType: t, ip: ip, port: port)) }
         }
-        guard !answers.isEmpty else { throw .eaiNoName }
+        guard !answers.isEmpty else { throw WasmEdgeSockets.Failure.eaiNoName }
 
         // The guest's chain of pre-allocated `__wasi_addrinfo_t` (28 bytes each), from `*res`.
         var entry = try memory.u32(resultPointer)
@@ -70,7 +70,7 @@ struct WasmEdgeResolver {
     }
 
     /// Fills the `__wasi_addrinfo_t` at `entry` and the sockaddr and sa_data it points to.
-    private func write(_ answer: Answer, flags: UInt16, at entry: UInt32) throws(Failure) {
+    private func write(_ answer: Answer, flags: UInt16, at entry: UInt32) throws {
         try memory.check(entry, 28)
         try memory.setU16(entry, flags)
         try memory.write(entry + 2, [UInt8(answer.family), answer.socketType, answer.socketType == 2 ? 1 : 2])
@@ -93,13 +93,13 @@ struct WasmEdgeResolver {
         String(decoding: bytes.prefix { $0 != 0 }, as: UTF8.self)
     }
 
-    static func port(_ service: String, numericOnly: Bool, datagram: Bool) throws(Failure) -> UInt16 {
+    static func port(_ service: String, numericOnly: Bool, datagram: Bool) throws -> UInt16 {
         if service.isEmpty { return 0 }
         if service.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }) {
-            guard let p = Int(service), p <= 0xffff else { throw .eaiService }
+            guard let p = Int(service), p <= 0xffff else { throw WasmEdgeSockets.Failure.eaiService }
             return UInt16(p)
         }
-        if numericOnly { throw .eaiNoName }
+        if numericOnly { throw WasmEdgeSockets.Failure.eaiNoName }
         let proto = datagram ? "udp" : "tcp"
         for line in lines(of: "/etc/services") {
             let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
@@ -108,11 +108,11 @@ struct WasmEdgeResolver {
             guard pp.count == 2, pp[1] == proto, let p = UInt16(pp[0]) else { continue }
             if fields[0] == service || fields.dropFirst(2).contains(where: { $0 == service }) { return p }
         }
-        throw .eaiService
+        throw WasmEdgeSockets.Failure.eaiService
     }
 
     /// The addresses of `node` (4 or 16 bytes each) of the requested family (0 any, 1 IPv4, 2 IPv6).
-    static func addresses(_ node: String, passive: Bool, numericOnly: Bool, family: UInt8) throws(Failure) -> [[UInt8]] {
+    static func addresses(_ node: String, passive: Bool, numericOnly: Bool, family: UInt8) throws -> [[UInt8]] {
         func wanted(_ ip: [UInt8]) -> Bool { family == 0 || (family == 1) == (ip.count == 4) }
         if node.isEmpty {
             let v4: [UInt8] = passive ? [0, 0, 0, 0] : [127, 0, 0, 1]
@@ -120,10 +120,10 @@ struct WasmEdgeResolver {
             return [v4, v6].filter(wanted)
         }
         if let ip = numeric(node) {
-            guard wanted(ip) else { throw .eaiNoName }
+            guard wanted(ip) else { throw WasmEdgeSockets.Failure.eaiNoName }
             return [ip]
         }
-        if numericOnly { throw .eaiNoName }
+        if numericOnly { throw WasmEdgeSockets.Failure.eaiNoName }
         let name = node.lowercased()
         var found: [[UInt8]] = []
         for line in lines(of: "/etc/hosts") {
@@ -137,7 +137,7 @@ struct WasmEdgeResolver {
             found = [[127, 0, 0, 1], [UInt8](repeating: 0, count: 15) + [1]].filter(wanted)
         }
         if found.isEmpty { found = try DNSQuery.addresses(of: name, family: family) }
-        guard !found.isEmpty else { throw .eaiNoName }
+        guard !found.isEmpty else { throw WasmEdgeSockets.Failure.eaiNoName }
         return found
     }
 
@@ -177,7 +177,7 @@ struct WasmEdgeResolver {
 enum DNSQuery {
     typealias Failure = WasmEdgeSockets.Failure
 
-    static func addresses(of name: String, family: UInt8) throws(Failure) -> [[UInt8]] {
+    static func addresses(of name: String, family: UInt8) throws -> [[UInt8]] {
         let servers = WasmEdgeResolver.lines(of: "/etc/resolv.conf").compactMap { line -> [UInt8]? in
             let f = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
             guard f.count >= 2, f[0] == "nameserver" else { return nil }

@@ -12,7 +12,8 @@
 // type (`sock_accept(fd, flags, fd*)`, `sock_recv`, `sock_send`, `sock_shutdown`) are left to the
 // preview-1 socket core; WasmEdge's versions of them have the same meaning.
 //
-// Sockets are host sockets in the guest's descriptor table (`GuestSocketTable`); what they reach
+// Sockets are host sockets in the guest's descriptor table (the socket core's `SocketTable`,
+// `GuestSocket`); what they reach
 // is what the container's network namespace reaches. Every call checks the guest's pointers and
 // lengths against its memory (EFAULT) and its descriptors against the table (EBADF, ENOTSOCK);
 // every host failure is the guest's WASI errno.
@@ -20,20 +21,6 @@
 import Glibc
 @_spi(WASIPlatform) import WASI
 import WasmKit
-
-/// Where WasmEdge's calls find the host socket behind a guest descriptor, and where they put
-/// the sockets they create.
-protocol GuestSocketTable: AnyObject {
-    /// The host socket behind guest descriptor `fd`: EBADF when there is none, ENOTSOCK when
-    /// it is not a socket.
-    func hostSocket(_ fd: UInt32) throws(WasmEdgeSockets.Failure) -> Int32
-    /// Puts host socket `hostFD` in the guest's table and returns its guest descriptor. The
-    /// table owns `hostFD` from then on, and closes it when it cannot take it.
-    func install(_ hostFD: Int32) throws(WasmEdgeSockets.Failure) -> UInt32
-    /// Accepts a connection on the listener at guest descriptor `fd` (O_NONBLOCK when
-    /// `nonblocking`) and returns the connection's guest descriptor.
-    func accept(_ fd: UInt32, nonblocking: Bool) throws(WasmEdgeSockets.Failure) -> UInt32
-}
 
 enum WasmEdgeSockets {
     /// A WASI errno, or one of WasmEdge's EAI codes (77…87), as the guest's return value.
@@ -52,7 +39,7 @@ enum WasmEdgeSockets {
     /// One implementation of a WasmEdge socket call.
     enum Call: Equatable {
         case open, bind(v2: Bool), connect(v2: Bool), listen
-        case acceptV1, acceptFlags, recv, send, shutdown
+        case acceptV1, acceptFlags, recv, send
         case recvFromV1, recvFromV2, sendTo(v2: Bool)
         case getsockopt, setsockopt
         case localAddrV1, localAddrV2, peerAddrV1, peerAddrV2
@@ -99,17 +86,6 @@ enum WasmEdgeSockets {
         }
     }
 
-    /// Preview 1's shapes of the shared names, which mean the same in WasmEdge.
-    static func preview1Call(name: String, parameters: Int) -> Call? {
-        switch (name, parameters) {
-        case ("sock_accept", 3): return .acceptFlags
-        case ("sock_recv", 6): return .recv
-        case ("sock_send", 5): return .send
-        case ("sock_shutdown", 2): return .shutdown
-        default: return nil
-        }
-    }
-
     /// Preview 1's own types of the names it shares with WasmEdge: the socket core serves these.
     static let preview1Shapes: [String: Int] = ["sock_accept": 3, "sock_recv": 6, "sock_send": 5, "sock_shutdown": 2]
 
@@ -128,26 +104,24 @@ enum WasmEdgeSockets {
     /// Defines, for each WasmEdge socket import the module declares, a function of the declared
     /// type implementing the version that type names.
     static func link(
-        declared: [(module: String, name: String, type: FunctionType)], table: GuestSocketTable,
-        servePreview1: Bool = false, to imports: inout Imports, store: Store
+        declared: [(module: String, name: String, type: FunctionType)], table: SocketTable,
+        to imports: inout Imports, store: Store
     ) {
         for d in declared where d.module == "wasi_snapshot_preview1" && importNames.contains(d.name) {
             guard d.type.parameters.allSatisfy({ $0 == .i32 }), d.type.results == [.i32],
                 let call = call(name: d.name, parameters: d.type.parameters.count)
-                    ?? (servePreview1 ? preview1Call(name: d.name, parameters: d.type.parameters.count) : nil)
             else { continue }
             imports.define(
                 module: d.module, name: d.name,
                 Function(store: store, type: d.type) { caller, arguments in
-                    guard case .memory(let memory) = caller.instance?.export("memory") else {
-                        return [.i32(UInt32(WASIAbi.Errno.EFAULT.rawValue))]
-                    }
-                    let args = arguments.map { $0.i32 }
                     do {
-                        try Host(memory: WasmEdgeMemory(memory), table: table).perform(call, args)
+                        let memory = try GuestView(caller)
+                        try Host(memory: memory, table: table).perform(call, arguments.map { $0.i32 })
                         return [.i32(0)]
                     } catch let failure as WasmEdgeSockets.Failure {
                         return [.i32(failure.code)]
+                    } catch let errno as WASIAbi.Errno {
+                        return [.i32(UInt32(errno.rawValue))]
                     } catch {
                         return [.i32(UInt32(WASIAbi.Errno.EIO.rawValue))]
                     }
@@ -158,72 +132,23 @@ enum WasmEdgeSockets {
 
 // MARK: - guest memory
 
-/// Bounds-checked little-endian access to the guest's linear memory.
-struct WasmEdgeMemory {
-    let memory: Memory
+/// What WasmEdge's calls read and write in the guest's memory beyond `GuestView`'s words, every
+/// access bounds-checked (EFAULT).
+extension GuestView {
+    func check(_ offset: UInt32, _ count: UInt32) throws { _ = try bytes(at: offset, count: count) }
 
-    init(_ memory: Memory) { self.memory = memory }
+    func bytes(_ offset: UInt32, _ count: UInt32) throws -> [UInt8] { Array(try bytes(at: offset, count: count)) }
 
-    typealias Failure = WasmEdgeSockets.Failure
-
-    func check(_ offset: UInt32, _ count: UInt32) throws(Failure) {
-        guard UInt64(offset) + UInt64(count) <= UInt64(memory.byteCount) else { throw .fault }
+    func write(_ offset: UInt32, _ data: [UInt8]) throws {
+        let target = try bytes(at: offset, count: UInt32(data.count))
+        if !data.isEmpty { target.copyBytes(from: data) }
     }
 
-    func bytes(_ offset: UInt32, _ count: UInt32) throws(Failure) -> [UInt8] {
-        try check(offset, count)
-        guard count > 0 else { return [] }
-        return memory.withUnsafeMutableBufferPointer(offset: UInt(offset), count: Int(count)) { Array($0) }
-    }
-
-    func write(_ offset: UInt32, _ bytes: [UInt8]) throws(Failure) {
-        try check(offset, UInt32(bytes.count))
-        guard !bytes.isEmpty else { return }
-        memory.withUnsafeMutableBufferPointer(offset: UInt(offset), count: bytes.count) { $0.copyBytes(from: bytes) }
-    }
-
-    func u32(_ offset: UInt32) throws(Failure) -> UInt32 {
-        try bytes(offset, 4).enumerated().reduce(0) { $0 | UInt32($1.element) << (8 * UInt32($1.offset)) }
-    }
-
-    func u16(_ offset: UInt32) throws(Failure) -> UInt16 {
-        let b = try bytes(offset, 2)
-        return UInt16(b[0]) | UInt16(b[1]) << 8
-    }
-
-    func u8(_ offset: UInt32) throws(Failure) -> UInt8 { try bytes(offset, 1)[0] }
-
-    func setU32(_ offset: UInt32, _ v: UInt32) throws(Failure) { try write(offset, (0..<4).map { UInt8(truncatingIfNeeded: v >> (8 * $0)) }) }
-    func setU16(_ offset: UInt32, _ v: UInt16) throws(Failure) { try write(offset, [UInt8(truncatingIfNeeded: v), UInt8(v >> 8)]) }
-
-    /// The (pointer, length) pairs of an iovec array, each checked against memory. WasmEdge
-    /// refuses more than 1024 entries (IOV_MAX) with EINVAL.
-    func iovecs(_ offset: UInt32, _ count: UInt32) throws(Failure) -> [(UInt32, UInt32)] {
-        guard count <= 1024 else { throw .inval }
-        let (size, overflow) = count.multipliedReportingOverflow(by: 8)
-        guard !overflow else { throw .fault }
-        let raw = try bytes(offset, size)
-        var out: [(UInt32, UInt32)] = []
-        for i in 0..<Int(count) {
-            func word(_ at: Int) -> UInt32 { (0..<4).reduce(0) { $0 | UInt32(raw[at + $1]) << (8 * UInt32($1)) } }
-            let entry = (word(8 * i), word(8 * i + 4))
-            try check(entry.0, entry.1)
-            out.append(entry)
-        }
-        return out
-    }
-
-    /// Runs `body` with host iovecs pointing into the guest's memory at `spans`.
-    func withIovecs<R>(_ spans: [(UInt32, UInt32)], _ body: (UnsafeMutablePointer<iovec>, Int) -> R) -> R {
-        let total = memory.byteCount
-        return memory.withUnsafeMutableBufferPointer(offset: 0, count: total) { all in
-            var vecs = spans.map { span in
-                iovec(iov_base: UnsafeMutableRawPointer(all.baseAddress!.advanced(by: Int(span.0))), iov_len: Int(span.1))
-            }
-            if vecs.isEmpty { vecs.append(iovec(iov_base: nil, iov_len: 0)) }
-            return vecs.withUnsafeMutableBufferPointer { body($0.baseAddress!, spans.count) }
-        }
-    }
+    func u32(_ offset: UInt32) throws -> UInt32 { try load32(at: offset) }
+    func u16(_ offset: UInt32) throws -> UInt16 { try bytes(at: offset, count: 2).loadUnaligned(as: UInt16.self).littleEndian }
+    func u8(_ offset: UInt32) throws -> UInt8 { try bytes(at: offset, count: 1)[0] }
+    func setU32(_ offset: UInt32, _ v: UInt32) throws { try store32(v, at: offset) }
+    func setU16(_ offset: UInt32, _ v: UInt16) throws { try store16(v, at: offset) }
 }
 
 // MARK: - addresses
@@ -241,10 +166,10 @@ struct SocketAddress {
 
     /// From WasmEdge's `__wasi_address_t {buf, buf_len}` at `pointer`: 4 (IPv4) or 16 (IPv6) raw
     /// bytes, or with `v2` also the 128-byte `{u16 family; u8 address[126]}`.
-    static func read(_ memory: WasmEdgeMemory, at pointer: UInt32, port: UInt32, v2: Bool) throws(WasmEdgeSockets.Failure) -> SocketAddress {
+    static func read(_ memory: GuestView, at pointer: UInt32, port: UInt32, v2: Bool) throws -> SocketAddress {
         let buf = try memory.u32(pointer)
         let length = try memory.u32(pointer + 4)
-        guard port <= 0xffff else { throw .inval }
+        guard port <= 0xffff else { throw WasmEdgeSockets.Failure.inval }
         switch length {
         case 4: return SocketAddress(family: inet4, ip: try memory.bytes(buf, 4), port: UInt16(port))
         case 16: return SocketAddress(family: inet6, ip: try memory.bytes(buf, 16), port: UInt16(port))
@@ -253,10 +178,10 @@ struct SocketAddress {
             switch family {
             case inet4: return SocketAddress(family: inet4, ip: try memory.bytes(buf + 2, 4), port: UInt16(port))
             case inet6: return SocketAddress(family: inet6, ip: try memory.bytes(buf + 2, 16), port: UInt16(port))
-            case 3: throw .nosys  // AF_UNIX: WasmEdge refuses it unless configured to allow it
-            default: throw .inval
+            case 3: throw WasmEdgeSockets.Failure.nosys  // AF_UNIX: WasmEdge refuses it unless configured to allow it
+            default: throw WasmEdgeSockets.Failure.inval
             }
-        default: throw .inval
+        default: throw WasmEdgeSockets.Failure.inval
         }
     }
 
@@ -304,16 +229,16 @@ struct SocketAddress {
     /// Writes this address into the guest's `__wasi_address_t` at `pointer`. `v2`: the buffer
     /// must be the 128-byte storage, family (u16) then address. Otherwise the raw 4 or 16 bytes,
     /// which must fit the buffer.
-    func write(_ memory: WasmEdgeMemory, at pointer: UInt32, v2: Bool) throws(WasmEdgeSockets.Failure) {
+    func write(_ memory: GuestView, at pointer: UInt32, v2: Bool) throws {
         let buf = try memory.u32(pointer)
         let length = try memory.u32(pointer + 4)
         if v2 {
-            guard length == 128 else { throw .inval }
+            guard length == 128 else { throw WasmEdgeSockets.Failure.inval }
             try memory.check(buf, 128)
             try memory.write(buf, [UInt8(family), 0] + ip + [UInt8](repeating: 0, count: 126 - ip.count))
         } else {
-            guard length == 4 || length == 16 else { throw .inval }
-            guard UInt32(ip.count) <= length else { throw .inval }
+            guard length == 4 || length == 16 else { throw WasmEdgeSockets.Failure.inval }
+            guard UInt32(ip.count) <= length else { throw WasmEdgeSockets.Failure.inval }
             try memory.write(buf, ip)
         }
     }
@@ -322,36 +247,42 @@ struct SocketAddress {
 // MARK: - the calls
 
 private struct Host {
-    let memory: WasmEdgeMemory
-    let table: GuestSocketTable
+    let memory: GuestView
+    let table: SocketTable
     typealias Failure = WasmEdgeSockets.Failure
 
-    func sock(_ fd: UInt32) throws(Failure) -> Int32 { try table.hostSocket(fd) }
+    /// The host socket behind guest fd `fd` (EBADF, ENOTSOCK).
+    func sock(_ fd: UInt32) throws -> Int32 { try table.socket(at: fd).fd }
 
-    /// Runs a host call, retrying on EINTR; a negative result is the guest's errno.
+    /// Runs a host call whose failure `body` reports as -errno (see `checked`), retrying on
+    /// EINTR; a failure is the guest's errno.
     @discardableResult
-    func sys<T: BinaryInteger>(_ body: () -> T) throws(Failure) -> T {
+    func sys<T: SignedInteger>(_ body: () -> T) throws -> T {
         while true {
             let r = body()
             if r >= 0 { return r }
-            if errno != EINTR { throw .host(errno) }
+            if Int32(-r) != EINTR { throw WasmEdgeSockets.Failure.host(Int32(-r)) }
         }
     }
 
-    func perform(_ call: WasmEdgeSockets.Call, _ a: [UInt32]) throws(Failure) {
+    /// A system call's result, its failure as -errno: errno is read at once, before the
+    /// cleanups of the closures around the call can change it.
+    func checked<T: SignedInteger>(_ r: T) -> T { r < 0 ? T(-errno) : r }
+
+    func perform(_ call: WasmEdgeSockets.Call, _ a: [UInt32]) throws {
         switch call {
         case .open: try open(family: a[0], type: a[1], out: a[2])
         case .bind(let v2):
             let fd = try sock(a[0])
             let address = try SocketAddress.read(memory, at: a[1], port: a[2], v2: v2)
-            try sys { address.withSockaddr { Glibc.bind(fd, $0, $1) } }
+            try sys { address.withSockaddr { checked(Glibc.bind(fd, $0, $1)) } }
         case .connect(let v2):
             let fd = try sock(a[0])
             let address = try SocketAddress.read(memory, at: a[1], port: a[2], v2: v2)
-            try sys { address.withSockaddr { Glibc.connect(fd, $0, $1) } }
+            try sys { address.withSockaddr { checked(Glibc.connect(fd, $0, $1)) } }
         case .listen:
             let fd = try sock(a[0])
-            try sys { Glibc.listen(fd, Int32(bitPattern: a[1])) }
+            try sys { checked(Glibc.listen(fd, Int32(bitPattern: a[1]))) }
         case .acceptV1: try accept(a[0], flags: 0, out: a[1])
         case .acceptFlags: try accept(a[0], flags: a[1], out: a[2])
         case .recv: try receive(a[0], iovs: a[1], count: a[2], address: nil, flags: a[3], port: nil, length: a[4], outFlags: a[5])
@@ -363,16 +294,6 @@ private struct Host {
         case .sendTo(let v2):
             let address = try SocketAddress.read(memory, at: a[3], port: a[4], v2: v2)
             try send(a[0], iovs: a[1], count: a[2], to: address, length: a[6])
-        case .shutdown:
-            let fd = try sock(a[0])
-            let how: Int32
-            switch a[1] {
-            case 1: how = Int32(SHUT_RD)
-            case 2: how = Int32(SHUT_WR)
-            case 3: how = Int32(SHUT_RDWR)
-            default: throw .inval
-            }
-            try sys { Glibc.shutdown(fd, how) }
         case .getsockopt: try getsockopt(a[0], level: a[1], name: a[2], value: a[3], size: a[4])
         case .setsockopt: try setsockopt(a[0], level: a[1], name: a[2], value: a[3], size: a[4])
         case .localAddrV1: try address(a[0], peer: false, buffer: a[1], type: a[2], port: a[3])
@@ -383,46 +304,43 @@ private struct Host {
         }
     }
 
-    func open(family: UInt32, type: UInt32, out: UInt32) throws(Failure) {
+    func open(family: UInt32, type: UInt32, out: UInt32) throws {
         let domain: Int32
         switch family {
         case 1: domain = AF_INET
         case 2: domain = AF_INET6
-        case 3: throw .nosys  // AF_UNIX, off in WasmEdge unless configured
-        default: throw .inval
+        case 3: throw WasmEdgeSockets.Failure.nosys  // AF_UNIX, off in WasmEdge unless configured
+        default: throw WasmEdgeSockets.Failure.inval
         }
         let kind: Int32
         switch type {
         case 1: kind = Int32(SOCK_DGRAM.rawValue)
         case 2: kind = Int32(SOCK_STREAM.rawValue)
-        default: throw .inval
+        default: throw WasmEdgeSockets.Failure.inval
         }
         try memory.check(out, 4)
-        let host = try sys { Glibc.socket(domain, kind | Int32(SOCK_CLOEXEC.rawValue), 0) }
-        let fd = try table.install(host)
+        let host = try sys { checked(Glibc.socket(domain, kind | Int32(SOCK_CLOEXEC.rawValue), 0)) }
+        let fd = try table.install(GuestSocket(fd: host, isListener: false))
         try memory.setU32(out, fd)
     }
 
-    func accept(_ listener: UInt32, flags: UInt32, out: UInt32) throws(Failure) {
-        _ = try sock(listener)
-        // fdflags: only NONBLOCK (4) means something for a new connection.
-        guard flags & ~UInt32(4) == 0 else { throw .inval }
+    func accept(_ listener: UInt32, flags: UInt32, out: UInt32) throws {
+        // The core checks the listener and the flags (0 or NONBLOCK).
         try memory.check(out, 4)
-        let guestFD = try table.accept(listener, nonblocking: flags & 4 != 0)
-        try memory.setU32(out, guestFD)
+        try memory.setU32(out, try table.accept(listener, flags: flags))
     }
 
     func receive(
         _ guestFD: UInt32, iovs: UInt32, count: UInt32, address: (pointer: UInt32, v2: Bool)?, flags: UInt32, port: UInt32?,
         length: UInt32, outFlags: UInt32
-    ) throws(Failure) {
+    ) throws {
         let fd = try sock(guestFD)
         // riflags: RECV_PEEK (1), RECV_WAITALL (2).
-        guard flags & ~UInt32(3) == 0 else { throw .inval }
+        guard flags & ~UInt32(3) == 0 else { throw WasmEdgeSockets.Failure.inval }
         var hostFlags: Int32 = 0
         if flags & 1 != 0 { hostFlags |= Int32(MSG_PEEK) }
         if flags & 2 != 0 { hostFlags |= Int32(MSG_WAITALL) }
-        let spans = try memory.iovecs(iovs, count)
+        let buffers = try memory.buffers(iovs: iovs, count: count)
         try memory.check(length, 4)
         try memory.check(outFlags, 2)
         if let port { try memory.check(port, 2) }
@@ -430,22 +348,23 @@ private struct Host {
             let buf = try memory.u32(address.pointer)
             let size = try memory.u32(address.pointer + 4)
             if address.v2 {
-                guard size == 4 || size == 16 || size == 128 else { throw .inval }
+                guard size == 4 || size == 16 || size == 128 else { throw WasmEdgeSockets.Failure.inval }
             } else {
-                guard size == 4 || size == 16 else { throw .inval }
+                guard size == 4 || size == 16 else { throw WasmEdgeSockets.Failure.inval }
             }
             try memory.check(buf, size)
         }
         var from = sockaddr_storage()
         var message = msghdr()
+        var vectors = buffers.map { iovec(iov_base: $0.baseAddress, iov_len: $0.count) }
         let received: Int = try sys {
-            memory.withIovecs(spans) { vecs, n in
+            vectors.withUnsafeMutableBufferPointer { vecs in
                 withUnsafeMutablePointer(to: &from) { fromPointer in
                     message.msg_name = address == nil ? nil : UnsafeMutableRawPointer(fromPointer)
                     message.msg_namelen = address == nil ? 0 : socklen_t(MemoryLayout<sockaddr_storage>.size)
-                    message.msg_iov = vecs
-                    message.msg_iovlen = n
-                    return recvmsg(fd, &message, hostFlags)
+                    message.msg_iov = vecs.baseAddress
+                    message.msg_iovlen = vecs.count
+                    return checked(recvmsg(fd, &message, hostFlags))
                 }
             }
         }
@@ -464,31 +383,32 @@ private struct Host {
         }
     }
 
-    func send(_ guestFD: UInt32, iovs: UInt32, count: UInt32, to address: SocketAddress?, length: UInt32) throws(Failure) {
+    func send(_ guestFD: UInt32, iovs: UInt32, count: UInt32, to address: SocketAddress?, length: UInt32) throws {
         let fd = try sock(guestFD)
-        let spans = try memory.iovecs(iovs, count)
+        let buffers = try memory.buffers(iovs: iovs, count: count)
         try memory.check(length, 4)
         // WasmEdge ignores si_flags and always sends with MSG_NOSIGNAL: a closed peer is EPIPE,
         // never a SIGPIPE for the container.
+        var vectors = buffers.map { iovec(iov_base: $0.baseAddress, iov_len: $0.count) }
         let sent: Int = try sys {
-            memory.withIovecs(spans) { vecs, n in
+            vectors.withUnsafeMutableBufferPointer { vecs in
                 var message = msghdr()
-                message.msg_iov = vecs
-                message.msg_iovlen = n
+                message.msg_iov = vecs.baseAddress
+                message.msg_iovlen = vecs.count
                 if let address {
                     return address.withSockaddr { sa, len in
                         message.msg_name = UnsafeMutableRawPointer(mutating: sa)
                         message.msg_namelen = len
-                        return sendmsg(fd, &message, Int32(MSG_NOSIGNAL))
+                        return checked(sendmsg(fd, &message, Int32(MSG_NOSIGNAL)))
                     }
                 }
-                return sendmsg(fd, &message, Int32(MSG_NOSIGNAL))
+                return checked(sendmsg(fd, &message, Int32(MSG_NOSIGNAL)))
             }
         }
         try memory.setU32(length, UInt32(sent))
     }
 
-    func address(_ guestFD: UInt32, peer: Bool, buffer: UInt32, type: UInt32?, port: UInt32) throws(Failure) {
+    func address(_ guestFD: UInt32, peer: Bool, buffer: UInt32, type: UInt32?, port: UInt32) throws {
         let fd = try sock(guestFD)
         try memory.check(port, 4)
         if let type { try memory.check(type, 4) }
@@ -497,7 +417,7 @@ private struct Host {
         try sys {
             withUnsafeMutablePointer(to: &storage) {
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    peer ? getpeername(fd, $0, &length) : getsockname(fd, $0, &length)
+                    checked(peer ? getpeername(fd, $0, &length) : getsockname(fd, $0, &length))
                 }
             }
         }
@@ -514,21 +434,21 @@ private struct Host {
         SO_OOBINLINE, SO_LINGER, SO_RCVLOWAT, SO_RCVTIMEO, SO_SNDTIMEO, SO_ACCEPTCONN, SO_BINDTODEVICE,
     ]
 
-    func option(level: UInt32, name: UInt32) throws(Failure) -> Int32 {
-        guard level == 0 else { throw .inval }  // SOL_SOCKET is the only level
-        guard name < Self.options.count else { throw .inval }
+    func option(level: UInt32, name: UInt32) throws -> Int32 {
+        guard level == 0 else { throw WasmEdgeSockets.Failure.inval }  // SOL_SOCKET is the only level
+        guard name < Self.options.count else { throw WasmEdgeSockets.Failure.inval }
         return Self.options[Int(name)]
     }
 
-    func getsockopt(_ guestFD: UInt32, level: UInt32, name: UInt32, value: UInt32, size: UInt32) throws(Failure) {
+    func getsockopt(_ guestFD: UInt32, level: UInt32, name: UInt32, value: UInt32, size: UInt32) throws {
         let fd = try sock(guestFD)
         let option = try option(level: level, name: name)
         let capacity = try memory.u32(size)
-        guard capacity <= 256 else { throw .inval }
+        guard capacity <= 256 else { throw WasmEdgeSockets.Failure.inval }
         try memory.check(value, capacity)
         var buffer = [UInt8](repeating: 0, count: Int(max(capacity, 4)))
         var length = socklen_t(capacity)
-        try sys { buffer.withUnsafeMutableBytes { Glibc.getsockopt(fd, SOL_SOCKET, option, $0.baseAddress, &length) } }
+        try sys { buffer.withUnsafeMutableBytes { checked(Glibc.getsockopt(fd, SOL_SOCKET, option, $0.baseAddress, &length)) } }
         var out = Array(buffer.prefix(Int(length)))
         if (option == SO_ERROR || option == SO_TYPE) && out.count == 4 {
             let raw = out.withUnsafeBytes { $0.load(as: Int32.self) }
@@ -545,31 +465,11 @@ private struct Host {
         try memory.setU32(size, UInt32(out.count))
     }
 
-    func setsockopt(_ guestFD: UInt32, level: UInt32, name: UInt32, value: UInt32, size: UInt32) throws(Failure) {
+    func setsockopt(_ guestFD: UInt32, level: UInt32, name: UInt32, value: UInt32, size: UInt32) throws {
         let fd = try sock(guestFD)
         let option = try option(level: level, name: name)
-        guard size <= 256 else { throw .inval }
+        guard size <= 256 else { throw WasmEdgeSockets.Failure.inval }
         let bytes = try memory.bytes(value, size)
-        try sys { bytes.withUnsafeBytes { Glibc.setsockopt(fd, SOL_SOCKET, option, $0.baseAddress, socklen_t(size)) } }
-    }
-}
-
-// MARK: - on the socket core
-
-extension SocketTable: GuestSocketTable {
-    func hostSocket(_ fd: UInt32) throws(WasmEdgeSockets.Failure) -> Int32 {
-        do { return try socket(at: fd).fd } catch { throw WasmEdgeSockets.Failure(error) }
-    }
-
-    func install(_ hostFD: Int32) throws(WasmEdgeSockets.Failure) -> UInt32 {
-        do { return try install(GuestSocket(fd: hostFD, isListener: false)) } catch { throw WasmEdgeSockets.Failure(error) }
-    }
-
-    func accept(_ fd: UInt32, nonblocking: Bool) throws(WasmEdgeSockets.Failure) -> UInt32 {
-        do {
-            return try accept(fd, flags: nonblocking ? UInt32(WASIAbi.Fdflags.NONBLOCK.rawValue) : 0)
-        } catch {
-            throw WasmEdgeSockets.Failure(error)
-        }
+        try sys { bytes.withUnsafeBytes { checked(Glibc.setsockopt(fd, SOL_SOCKET, option, $0.baseAddress, socklen_t(size))) } }
     }
 }

@@ -49,7 +49,10 @@ final class HostServer: @unchecked Sendable {
         fd = s
         port = UInt16(bigEndian: addr.sin_port)
         let listener = fd
+        // The thread closes the socket when it ends, so that its number cannot be reused by
+        // another server while this thread may still call accept on it.
         let t = Thread { [self] in
+            defer { close(listener) }
             if udp {
                 handle(listener, self)
                 return
@@ -76,10 +79,10 @@ final class HostServer: @unchecked Sendable {
         return log
     }
 
-    /// Stops accepting: the accept in the thread fails once the socket is shut down.
+    /// Stops serving: the thread's accept (or receive) fails once the socket is shut down, and
+    /// the thread closes it.
     func stop() {
         Glibc.shutdown(fd, Int32(SHUT_RDWR))
-        close(fd)
     }
 
     /// Reads from `fd` until `done` says the bytes are complete, or the end.
