@@ -155,11 +155,12 @@ static int loop(void) {
         for (int i = 0; i < listeners; i++) {
             if (!(pfds[i].revents & POLLIN)) continue;
             for (;;) {
-                int fd = accept4(3 + i, NULL, NULL, SOCK_NONBLOCK);
-                if (fd < 0) break;
+                /* With every slot taken, the connection waits in the backlog. */
                 int slot = -1;
                 for (int k = 0; k < MAX_CONN; k++) if (!conns[k]) { slot = k; break; }
-                if (slot < 0) { close(fd); continue; }
+                if (slot < 0) break;
+                int fd = accept4(3 + i, NULL, NULL, SOCK_NONBLOCK);
+                if (fd < 0) break;
                 conns[slot] = malloc(sizeof(struct conn));
                 if (!conns[slot]) { close(fd); continue; }
                 conns[slot]->fd = fd;
