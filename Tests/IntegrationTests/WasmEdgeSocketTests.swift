@@ -352,6 +352,20 @@ struct WasmEdgeSocketTests {
         #expect(server.output.contains("echoed 22 bytes\n"))
     }
 
+    @Test("one module through both versions: V1 and V2 sock_accept and sock_getlocaladdr on the same listener")
+    func mixedVersions() throws {
+        let box = Self.hostNetworkBox(WasmEdgeGuests.httpd, args: ["mix"])
+        #expect(box.runwasm(["run", "--bundle", box.bundle, "mix"]).status == 0, "\(box.output) \(box.errors)")
+        #expect(box.output == """
+            V1 local: type 4 127.0.0.1 port matches V2: yes; V2 local: family 1 127.0.0.1
+            V2 accept with NONBLOCK, one pending: 0, connection nonblocking: yes
+            V2 accept on a nonblocking listener, none pending: 6
+            V1 accept, one pending: 0, connection nonblocking: no
+            peers are the two clients: yes
+
+            """)
+    }
+
     @Test("bad input through WasmEdge's calls gets WASI errnos: not a socket, bad pointers and lengths, refused, reset, half-closed; nothing leaks")
     func errnos() throws {
         let refused = HostServer.closedPort()
@@ -381,6 +395,7 @@ struct WasmEdgeSocketTests {
             accept_stdout=57
             recv_from_stderr=57
             getsockopt_stdout=57
+            listen_root_directory=57
             listen_unopened=8
             bind_unopened=8
             bind_address_out_of_memory=21

@@ -67,6 +67,7 @@ int main(int argc, char **argv) {
     CASE("accept_stdout", sock_accept(1, 0, &out));
     CASE("recv_from_stderr", sock_recv_from(2, &v, 1, &a, 0, &len, &of));
     CASE("getsockopt_stdout", sock_getsockopt(1, 0, 1, buf, &len));
+    CASE("listen_root_directory", sock_listen(3, 5));
     CASE("listen_unopened", sock_listen(4000, 5));
     CASE("bind_unopened", sock_bind(4000, &a, 0));
 

@@ -6,6 +6,7 @@
  *
  *   httpd ADDR PORT CONNECTIONS     (PORT 0: the kernel picks one; the port is printed)
  *   httpd udp ADDR PORT             (echoes one datagram back, through sock_recv_from/send_to)
+ *   httpd mix                       (one socket through both versions of accept and getlocaladdr)
  */
 #define _GNU_SOURCE
 #include <stdint.h>
@@ -13,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #define IMPORT(name) __attribute__((import_module("wasi_snapshot_preview1"), import_name(name)))
@@ -33,6 +35,9 @@ IMPORT("sock_send_to") uint32_t sock_send_to(uint32_t fd, const Iovec *iov, uint
 IMPORT("sock_shutdown") uint32_t sock_shutdown(uint32_t fd, uint8_t how);
 IMPORT("sock_getlocaladdr") uint32_t sock_getlocaladdr(uint32_t fd, WasiAddress *addr, uint32_t *type, uint32_t *port);
 IMPORT("sock_getpeeraddr") uint32_t sock_getpeeraddr(uint32_t fd, WasiAddress *addr, uint32_t *type, uint32_t *port);
+IMPORT("sock_accept_v2") uint32_t sock_accept_v2(uint32_t fd, uint16_t flags, uint32_t *newfd);
+IMPORT("sock_getlocaladdr_v2") uint32_t sock_getlocaladdr_v2(uint32_t fd, WasiAddress *addr, uint32_t *port);
+IMPORT("sock_connect") uint32_t sock_connect(uint32_t fd, WasiAddress *addr, uint32_t port);
 IMPORT("sock_setsockopt") uint32_t sock_setsockopt(uint32_t fd, int32_t level, int32_t name, const int32_t *flag, uint32_t size);
 IMPORT("sock_getsockopt") uint32_t sock_getsockopt(uint32_t fd, int32_t level, int32_t name, int32_t *flag, uint32_t *size);
 
@@ -144,7 +149,48 @@ static int udp_echo(const char *addr, uint32_t port) {
     return 0;
 }
 
+/* The same listener through V1 and V2 calls in one module. */
+static int mix(void) {
+    uint8_t loopback[4] = {127, 0, 0, 1};
+    uint32_t l, e;
+    if ((e = sock_open(1, 2, &l))) fail("sock_open", e);
+    WasiAddress a = {loopback, 4};
+    if ((e = sock_bind(l, &a, 0))) fail("sock_bind", e);
+    if ((e = sock_listen(l, 4))) fail("sock_listen", e);
+    uint8_t v1[16], v2[128] = {0};
+    WasiAddress a1 = {v1, 16}, a2 = {v2, 128};
+    uint32_t type = 0, port1 = 0, port2 = 0;
+    if ((e = sock_getlocaladdr(l, &a1, &type, &port1))) fail("sock_getlocaladdr", e);
+    if ((e = sock_getlocaladdr_v2(l, &a2, &port2))) fail("sock_getlocaladdr_v2", e);
+    printf("V1 local: type %u %u.%u.%u.%u port matches V2: %s; V2 local: family %u %u.%u.%u.%u\n", type, v1[0], v1[1], v1[2],
+           v1[3], port1 == port2 && port1 != 0 ? "yes" : "no", v2[0] | v2[1] << 8, v2[2], v2[3], v2[4], v2[5]);
+    uint32_t c1, c2, s1, s2, s3;
+    sock_open(1, 2, &c1);
+    if ((e = sock_connect(c1, &a, port1))) fail("sock_connect", e);
+    e = sock_accept_v2(l, 4 /* NONBLOCK: the connection's */, &s1);
+    printf("V2 accept with NONBLOCK, one pending: %u, connection nonblocking: %s\n", e,
+           fcntl(s1, F_GETFL) & O_NONBLOCK ? "yes" : "no");
+    /* The listener made nonblocking through fd_fdstat_set_flags: none pending is EAGAIN. */
+    if (fcntl(l, F_SETFL, O_NONBLOCK) != 0) fail("fcntl", 0);
+    e = sock_accept_v2(l, 0, &s2);
+    printf("V2 accept on a nonblocking listener, none pending: %u\n", e);
+    sock_open(1, 2, &c2);
+    if ((e = sock_connect(c2, &a, port1))) fail("sock_connect", e);
+    e = sock_accept(l, &s3);
+    printf("V1 accept, one pending: %u, connection nonblocking: %s\n", e, fcntl(s3, F_GETFL) & O_NONBLOCK ? "yes" : "no");
+    uint8_t p1[16], p2[16];
+    WasiAddress pa1 = {p1, 16}, pa2 = {p2, 16};
+    uint32_t t1 = 0, t2 = 0, pp1 = 0, pp2 = 0, lp1 = 0, lp2 = 0;
+    sock_getpeeraddr(s1, &pa1, &t1, &pp1);
+    sock_getpeeraddr(s3, &pa2, &t2, &pp2);
+    sock_getlocaladdr(c1, &a1, &type, &lp1);
+    sock_getlocaladdr(c2, &a1, &type, &lp2);
+    printf("peers are the two clients: %s\n", pp1 == lp1 && pp2 == lp2 && lp1 != lp2 ? "yes" : "no");
+    return 0;
+}
+
 int main(int argc, char **argv) {
+    if (argc == 2 && !strcmp(argv[1], "mix")) return mix();
     if (argc == 4 && !strcmp(argv[1], "udp")) return udp_echo(argv[2], atoi(argv[3]));
     if (argc != 4) { fprintf(stderr, "usage: httpd ADDR PORT CONNECTIONS\n"); return 2; }
     uint8_t ip[4];
