@@ -118,6 +118,10 @@ public final class PreparedGuest {
     private var instance: Instance?
     /// Whether the guest can make socket calls: it has listeners, or it imports sock_* calls.
     public let usesSockets: Bool
+    /// Whether the module imports one of WasmEdge's own socket calls (`sock_open`,
+    /// `sock_connect`…, not only preview 1's shapes): its filter also allows socket, bind,
+    /// connect, listen and the address and option calls.
+    public let usesWasmEdgeSockets: Bool
 
     public static let wasmKitVersion = "0.4.2"
 
@@ -147,6 +151,7 @@ public final class PreparedGuest {
             guard case .function(let index) = i.descriptor, let type = module.functionType(at: index) else { return nil }
             return (i.module, i.name, type)
         }
+        usesWasmEdgeSockets = WasmEdgeSockets.importsOwnCalls(declared)
         let mismatched = WasmEdgeSockets.mismatches(declared)
         if !mismatched.isEmpty {
             throw GuestError(

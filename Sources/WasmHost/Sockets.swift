@@ -203,15 +203,16 @@ final class SocketTable: @unchecked Sendable {
     func attach(_ wasi: WASIBridgeToHost, listeners: [Int32], preopenCount: Int) throws(WASIAbi.Errno) {
         functions = wasi.hostFunctions(capabilities: WASI.WASICapability<ScratchMemory>.all)
         anchorFd = UInt32(3 + listeners.count + preopenCount)
-        var placed = 0
+        var current = 0
         do {
             for (index, fd) in listeners.enumerated() {
+                current = index
                 let installed = try install(GuestSocket(fd: fd, isListener: true))
-                placed += 1
                 try renumber(installed, to: UInt32(3 + index))
             }
         } catch {
-            for fd in listeners.dropFirst(placed) { Glibc.close(fd) }
+            // The one that failed is closed (by `install`) or in the table (closed with it).
+            for fd in listeners.dropFirst(current + 1) { Glibc.close(fd) }
             throw error
         }
     }
@@ -299,6 +300,11 @@ final class SocketTable: @unchecked Sendable {
         let nonblocking = flags != 0
         let conn = rw_accept4(listener.fd, nonblocking ? 1 : 0)
         guard conn >= 0 else { throw HostErrno.wasi(-conn) }
+        // A WASI preview 1 guest cannot set socket options: TCP connections get TCP_NODELAY,
+        // as Go's net package gives every one, so that a response written in two parts does not
+        // wait for the peer's delayed ACK. (Fails harmlessly on a unix socket.)
+        var one: Int32 = 1
+        _ = setsockopt(conn, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
         return try install(GuestSocket(fd: conn, isListener: false))
     }
 

@@ -89,6 +89,15 @@ enum WasmEdgeSockets {
     /// Preview 1's own types of the names it shares with WasmEdge: the socket core serves these.
     static let preview1Shapes: [String: Int] = ["sock_accept": 3, "sock_recv": 6, "sock_send": 5, "sock_shutdown": 2]
 
+    /// Whether `declared` has an import that runwasm defines for WasmEdge (not one of preview
+    /// 1's shapes, which the socket core serves).
+    static func importsOwnCalls(_ declared: [(module: String, name: String, type: FunctionType)]) -> Bool {
+        declared.contains { d in
+            d.module == "wasi_snapshot_preview1" && importNames.contains(d.name) && d.type.results == [.i32]
+                && d.type.parameters.allSatisfy { $0 == .i32 } && call(name: d.name, parameters: d.type.parameters.count) != nil
+        }
+    }
+
     /// The socket imports of `declared` ((module, name, type) of each function import) that
     /// match no version of WasmEdge's ABI nor preview 1's: described for an error message.
     static func mismatches(_ declared: [(module: String, name: String, type: FunctionType)]) -> [String] {

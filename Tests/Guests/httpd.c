@@ -59,12 +59,13 @@ static int send_all(int fd, const char *p, size_t n) {
 }
 
 static int respond(int fd, int status, const char *reason, const char *body, size_t len, int keep) {
-    char head[256];
-    int h = snprintf(head, sizeof head,
+    static char out[BUF + 256];
+    int h = snprintf(out, 256,
                      "HTTP/1.1 %d %s\r\nContent-Length: %zu\r\nContent-Type: text/plain\r\nConnection: %s\r\n\r\n",
                      status, reason, len, keep ? "keep-alive" : "close");
-    if (send_all(fd, head, (size_t)h) < 0) return -1;
-    return len ? send_all(fd, body, len) : 0;
+    /* Head and body in one send. */
+    memcpy(out + h, body, len);
+    return send_all(fd, out, (size_t)h + len);
 }
 
 /* One complete request in c->buf: answers it and drops it from the buffer. Returns 1 when a
@@ -239,15 +240,56 @@ static int probe(void) {
     }
     return 0;
 }
+
+/* One connection: recv with MSG_PEEK (5 bytes), then MSG_WAITALL (10 bytes), answer both and the
+   connection's fdstat, shut down the write side, then read until the peer closes. */
+static int peek(void) {
+    int fd = accept(3, NULL, NULL);
+    if (fd < 0) { perror("accept"); return 1; }
+    char a[6] = {0}, b[11] = {0}, out[128];
+    ssize_t n1 = recv(fd, a, 5, MSG_PEEK);
+    ssize_t n2 = recv(fd, b, 10, MSG_WAITALL);
+    __wasi_fdstat_t st;
+    int e = __wasi_fd_fdstat_get((__wasi_fd_t)fd, &st);
+    int n = snprintf(out, sizeof out, "peek %zd:%s waitall %zd:%s type %d\n", n1, a, n2, b, e ? -1 : st.fs_filetype);
+    if (send(fd, out, (size_t)n, 0) != n) { perror("send"); return 1; }
+    if (shutdown(fd, SHUT_WR) != 0) { perror("shutdown"); return 1; }
+    while (recv(fd, out, sizeof out, 0) > 0) {}
+    printf("peer closed\n");
+    return close(fd) == 0 ? 0 : 1;
+}
+#endif
+
+#ifndef __wasi__
+#include <netinet/in.h>
+/* Built natively (the benchmark's side for comparison): opens its own listener at fd 3 on
+   127.0.0.1:PORT, as runwasm would have. */
+static int listen_native(int port) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    struct sockaddr_in a = {0};
+    a.sin_family = AF_INET;
+    a.sin_port = htons((unsigned short)port);
+    a.sin_addr.s_addr = htonl(0x7f000001);
+    if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0 || listen(fd, 1024) != 0) { perror("listen"); return -1; }
+    if (fd != 3) { dup2(fd, 3); close(fd); }
+    setenv("LISTEN_FDS", "1", 1);
+    return 0;
+}
 #endif
 
 int main(int argc, char **argv) {
     const char *mode = argc > 1 ? argv[1] : "serve";
     setvbuf(stdout, NULL, _IOLBF, 0);
+#ifndef __wasi__
+    if (argc > 2 && listen_native(atoi(argv[2])) != 0) return 1;
+#endif
     if (!strcmp(mode, "serve")) return serve();
     if (!strcmp(mode, "loop")) return loop();
 #ifdef __wasi__
     if (!strcmp(mode, "probe")) return probe();
+    if (!strcmp(mode, "peek")) return peek();
 #endif
     fprintf(stderr, "usage: httpd serve|loop|probe\n");
     return 2;

@@ -1,12 +1,13 @@
 // Listening sockets under the real callers: ctr (a private containerd, its runc v2 shim, and a
 // network namespace the test makes with a veth pair, as CNI would) and podman (CNI bridge, -p
-// port mapping). curl on the host reaches the Wasm server.
+// port mapping) and Docker (a private dockerd, host network). curl on the host reaches the Wasm
+// server.
 
 import Foundation
 import Glibc
 import Testing
 
-@Suite("listening sockets under containerd and podman", .serialized, .timeLimit(.minutes(5)))
+@Suite("listening sockets under containerd, podman and Docker", .serialized, .timeLimit(.minutes(5)))
 struct NetworkEngineTests {
     /// A network namespace joined to the host by a veth pair: the host side has 10.231.N.1, the
     /// namespace side `podIP` (10.231.N.2), as a CNI bridge would give a pod.
@@ -139,5 +140,25 @@ struct NetworkEngineTests {
             #expect(wait.stdout == "0\n", "exit code: \(wait.stdout) \(wait.stderr)")
             _ = Harness.spawn(podman + ["rm", "-f", name])
         }
+    }
+
+    @Test("docker run -e RUNWASM_LISTEN (host network): curl reaches the Wasm server")
+    func docker() throws {
+        let docker = try PrivateDocker()
+        defer { docker.stop() }
+        try docker.buildImage("wasm-httpd", module: HttpdGuest.module)
+        let port = Net.freePort()
+        let run = docker.docker([
+            "run", "-d", "--name", "web", "--runtime", "runwasm", "--network", "host", "-e", "RUNWASM_LISTEN=tcp:127.0.0.1:\(port)",
+            "wasm-httpd", "loop",
+        ])
+        #expect(run.status == 0, "docker run: \(run.stderr)")
+        let get = Net.curl(["http://127.0.0.1:\(port)/"])
+        #expect(get.stdout == "hello\n", "GET: \(get.stdout) \(get.stderr)")
+        let post = Net.curl(["-d", "through docker", "http://127.0.0.1:\(port)/echo"])
+        #expect(post.stdout == "through docker", "POST: \(post.stderr)")
+        _ = Net.curl(["http://127.0.0.1:\(port)/quit"])
+        let wait = docker.docker(["wait", "web"], timeout: 30)
+        #expect(wait.stdout == "0\n", "exit code: \(wait.stdout) \(wait.stderr)")
     }
 }

@@ -41,6 +41,37 @@ enum RustHttpdGuest {
     }()
 }
 
+/// Tests/Guests/seccomp-calls.c built natively: which system call numbers a process's last
+/// seccomp filter tests for.
+enum SeccompCalls {
+    static let binary: String = {
+        let dir = Harness.tempDir("seccomp-calls")
+        let source = #filePath.components(separatedBy: "/Tests/")[0] + "/Tests/Guests/seccomp-calls.c"
+        let r = Harness.spawn(["/usr/bin/gcc", "-O2", "-o", dir + "/seccomp-calls", source])
+        guard r.status == 0 else { fatalError("gcc could not build \(source): \(r.stderr)") }
+        return dir + "/seccomp-calls"
+    }()
+
+    /// The x86_64 numbers of the socket calls, and of read (which every interpreter filter allows).
+    static let numbers: [String: Int] = [
+        "read": 0, "socket": 41, "connect": 42, "accept": 43, "sendto": 44, "recvfrom": 45, "sendmsg": 46, "recvmsg": 47,
+        "shutdown": 48, "bind": 49, "listen": 50, "getsockname": 51, "getpeername": 52, "socketpair": 53,
+        "setsockopt": 54, "getsockopt": 55, "accept4": 288,
+    ]
+
+    /// The names among `numbers` that the filter of `pid` tests for.
+    static func tested(by pid: pid_t) -> Set<String> {
+        let byNumber = Dictionary(uniqueKeysWithValues: numbers.map { ($0.value, $0.key) })
+        let r = Harness.spawn([binary, String(pid)] + numbers.values.map(String.init))
+        var names: Set<String> = []
+        for line in r.stdout.split(separator: "\n") {
+            let parts = line.split(separator: " ")
+            if parts.count == 2, parts[1] == "yes", let n = Int(parts[0]), let name = byNumber[n] { names.insert(name) }
+        }
+        return names
+    }
+}
+
 enum Net {
     /// A TCP port free on the loopback right now.
     static func freePort() -> UInt16 {
@@ -248,7 +279,41 @@ struct SocketTests {
         }
     }
 
-    @Test("create fails with a clear message for a bad listener, a port in use or a privileged port, and leaves nothing behind")
+    @Test("sock_recv with MSG_PEEK and MSG_WAITALL, sock_shutdown of the write side, fd_fdstat_get on a connection")
+    func peekWaitallShutdown() throws {
+        let port = Net.freePort()
+        let box = Sandbox(module: HttpdGuest.module, args: ["/app.wasm", "peek"])
+        var linux = box.config["linux"] as! [String: Any]
+        linux["namespaces"] = ["pid", "mount"].map { ["type": $0] }
+        box.config["linux"] = linux
+        box.config["hostname"] = nil
+        box.process["env"] = ["RUNWASM_LISTEN=tcp:127.0.0.1:\(port)"]
+        let pid = try box.create("net-peek")
+        defer { _ = box.runwasm(["delete", "--force", "net-peek"]) }
+        try #require(box.runwasm(["start", "net-peek"]).status == 0)
+        let fd = Net.connect(port)
+        try #require(fd >= 0)
+        // Ten bytes in two parts: WAITALL returns only once all ten are there.
+        Net.send(fd, "01234")
+        usleep(100_000)
+        Net.send(fd, "56789")
+        var answer: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 256)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n <= 0 { break }
+            answer += buffer[0..<n]
+        }
+        // The guest shut its write side: end of file here, while this side can still write.
+        #expect(String(decoding: answer, as: UTF8.self) == "peek 5:01234 waitall 10:0123456789 type 6\n")
+        let more = "after".withCString { Glibc.send(fd, $0, 5, Int32(MSG_NOSIGNAL)) }
+        #expect(more == 5, "the guest's read side is still open")
+        close(fd)
+        #expect(Harness.waitFor(pid, timeout: 30) == 0, "\(box.errors)")
+        #expect(box.output == "peer closed\n")
+    }
+
+    @Test("create fails with a clear message for a bad listener, a port in use, a privileged port or a directory the guest cannot write, and leaves nothing behind")
     func badListeners() throws {
         let busy = Net.freePort()
         let holder = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -269,9 +334,13 @@ struct SocketTests {
             ("unix:run/x.sock", nil, 0, "the path must be absolute"),
             ("tcp:127.0.0.1:\(busy)", nil, 0, "cannot listen on tcp:127.0.0.1:\(busy): bind: address already in use"),
             ("tcp:127.0.0.1:80", nil, 1000, "port 80 is below net.ipv4.ip_unprivileged_port_start"),
+            // The socket file is made as the guest: uid 1000 cannot create it in root's 0700 directory.
+            ("unix:/private/app.sock", nil, 1000, "cannot listen on unix:/private/app.sock: bind: permission denied"),
         ]
         for c in cases {
             let box = Sandbox(module: HttpdGuest.module, args: ["/app.wasm", "serve"])
+            Harness.mkdirs(box.rootfs + "/private")
+            chmod(box.rootfs + "/private", 0o700)
             var linux = box.config["linux"] as! [String: Any]
             linux["namespaces"] = ["pid", "mount"].map { ["type": $0] }
             box.config["linux"] = linux
@@ -284,6 +353,27 @@ struct SocketTests {
             #expect(box.leftovers.isEmpty, "\(c): left \(box.leftovers)")
             if r.status == 0 { _ = box.runwasm(["delete", "--force", "net-bad"]) }
         }
+    }
+
+    @Test("the interpreter's seccomp filter allows socket calls to a guest with listeners, only those it needs, and none to other guests")
+    func seccompSocketCalls() throws {
+        #expect(Harness.exists("/usr/bin/gcc"))
+        let socketCalls: Set<String> = ["accept4", "setsockopt", "recvfrom", "recvmsg", "sendto", "sendmsg", "shutdown"]
+        let port = Net.freePort()
+        try serving(mode: "loop", port: port, environment: "tcp:127.0.0.1:\(port)") { _, pid in
+            let tested = SeccompCalls.tested(by: pid)
+            #expect(tested == socketCalls.union(["read"]), "socket container's filter tests \(tested.sorted())")
+            // It still serves after the look (ptrace stops and resumes it).
+            #expect(Net.request(port, "GET / HTTP/1.1\r\nConnection: close\r\n\r\n").hasSuffix("hello\n"))
+        }
+        let plain = Sandbox(module: Guests.spin)
+        let pid = try plain.startSpinning("net-plain")
+        defer {
+            _ = plain.runwasm(["delete", "--force", "net-plain"])
+            _ = Harness.waitFor(pid, timeout: 10)
+        }
+        let tested = SeccompCalls.tested(by: pid)
+        #expect(tested == ["read"], "a guest without sockets: its filter tests \(tested.sorted())")
     }
 
     @Test("resets, half-closed connections, slow clients and 10,000 dropped connections: the server keeps answering and its fds do not grow")
