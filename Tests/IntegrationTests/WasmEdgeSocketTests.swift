@@ -366,6 +366,28 @@ struct WasmEdgeSocketTests {
             """)
     }
 
+    @Test("a module importing WasmEdge's calls runs under the interpreter filter that allows them, and only those socket calls")
+    func seccompFilter() throws {
+        let box = Self.hostNetworkBox(WasmEdgeGuests.httpd, args: ["127.0.0.1", "0", "1"])
+        let pid = try box.create("wasmedge-filter")
+        defer {
+            _ = box.runwasm(["delete", "--force", "wasmedge-filter"])
+            _ = Harness.waitFor(pid, timeout: 10)
+        }
+        try #require(box.runwasm(["start", "wasmedge-filter"]).status == 0, "\(box.errors)")
+        try #require(Harness.eventually(timeout: 30) { box.output.contains("listening on") }, "\(box.output) \(box.errors)")
+        let tested = SeccompCalls.tested(by: pid)
+        let expected: Set<String> = [
+            "read", "accept4", "setsockopt", "recvfrom", "recvmsg", "sendto", "sendmsg", "shutdown",
+            "socket", "bind", "connect", "listen", "getsockname", "getpeername", "getsockopt",
+        ]
+        #expect(tested == expected, "the WasmEdge guest's filter tests \(tested.sorted())")
+        let line = try #require(box.output.split(separator: "\n").first { $0.hasPrefix("listening on") })
+        let port = try #require(Int(line.split(separator: " ")[4]))
+        // It still serves after the look (ptrace stops and resumes it).
+        #expect(Self.curl(["http://127.0.0.1:\(port)/hello"]).stdout == "hello from a WasmEdge socket guest\n")
+    }
+
     @Test("bad input through WasmEdge's calls gets WASI errnos: not a socket, bad pointers and lengths, refused, reset, half-closed; nothing leaks")
     func errnos() throws {
         let refused = HostServer.closedPort()
