@@ -13,10 +13,9 @@
 // preview-1 socket core; WasmEdge's versions of them have the same meaning.
 //
 // Sockets are host sockets in the guest's descriptor table (the socket core's `SocketTable`,
-// `GuestSocket`); what they reach
-// is what the container's network namespace reaches. Every call checks the guest's pointers and
-// lengths against its memory (EFAULT) and its descriptors against the table (EBADF, ENOTSOCK);
-// every host failure is the guest's WASI errno.
+// `GuestSocket`); what they reach is what the container's network namespace reaches. Every call
+// checks the guest's pointers and lengths against its memory (EFAULT) and its descriptors against
+// the table (EBADF, ENOTSOCK); every host failure is the guest's WASI errno.
 
 import Glibc
 @_spi(WASIPlatform) import WASI
