@@ -93,6 +93,7 @@ extension Runtime {
         if let profile = plan.security.seccomp { try Seccomp.checkInterpreterNeeds(profile) }
         seccomp.append(try Seccomp.interpreterFilter())
         let socketFilter = try Seccomp.interpreterFilter(sockets: true)
+        let wasmEdgeSocketFilter = try Seccomp.interpreterFilter(wasmEdgeSockets: true)
         let consoleSocket = try o.consoleSocket.map { try Console.connect(Runtime.absolute($0)) }
         defer { if let consoleSocket { close(consoleSocket) } }
         let pidFile = o.pidFile.map(Runtime.absolute)
@@ -110,6 +111,7 @@ extension Runtime {
                 plan: plan, childOfCaller: o.detach, preserveFDs: o.preserveFDs, capabilities: capabilities,
                 seccomp: seccomp, initPid: record.pid, cgroup: entry)
             execOptions.socketFilter = socketFilter
+            execOptions.wasmEdgeSocketFilter = wasmEdgeSocketFilter
             // The container's listeners belong to its first process; an exec'd one opens none.
             handle = try ContainerProcess.spawnExec(execOptions, payload: WasmPayload(opensListeners: false))
         }

@@ -110,10 +110,12 @@ public final class Runtime {
         let capabilities = try Privileges.resolve(plan.security.capabilities)
         var seccomp = try plan.security.seccomp.map { [try Seccomp.compile($0)] } ?? []
         var socketFilter: SeccompProgram?
+        var wasmEdgeSocketFilter: SeccompProgram?
         if !plan.isPodSandbox {
             if let profile = plan.security.seccomp { try Seccomp.checkInterpreterNeeds(profile) }
             seccomp.append(try Seccomp.interpreterFilter())
             socketFilter = try Seccomp.interpreterFilter(sockets: true)
+            wasmEdgeSocketFilter = try Seccomp.interpreterFilter(wasmEdgeSockets: true)
             _ = try Listeners.declared(plan)
         }
         let cgroupPath = try Cgroup.resolvePath(plan.security.cgroupsPath, id: options.id, systemd: systemdCgroup)
@@ -152,6 +154,7 @@ public final class Runtime {
                 plan: plan, startSocket: startSocket, childOfCaller: childOfCaller, preserveFDs: options.preserveFDs,
                 capabilities: capabilities, seccomp: seccomp, cgroup: entry)
             spawnOptions.socketFilter = socketFilter
+            spawnOptions.wasmEdgeSocketFilter = wasmEdgeSocketFilter
             let handle = try ContainerProcess.spawn(spawnOptions, payload: payload)
             close(startSocket)
             defer { handle.close() }

@@ -104,6 +104,7 @@ final class WasmPayload: ContainerPayload {
     init(opensListeners: Bool = true) { self.opensListeners = opensListeners }
 
     var usesSockets: Bool { guest?.usesSockets ?? false }
+    var usesWasmEdgeSockets: Bool { guest?.usesWasmEdgeSockets ?? false }
 
     func prepare(_ plan: ContainerPlan) throws {
         let (path, bytes) = try Entrypoint.load(plan)

@@ -27,10 +27,14 @@ public protocol ContainerPayload {
     /// Whether what `prepare` loaded makes socket calls, so needs the interpreter filter that
     /// allows them (known only once the module is read, inside the container).
     var usesSockets: Bool { get }
+    /// Whether it imports WasmEdge's socket calls, which open, bind and connect sockets
+    /// themselves, so needs the wider filter.
+    var usesWasmEdgeSockets: Bool { get }
 }
 
 extension ContainerPayload {
     public var usesSockets: Bool { false }
+    public var usesWasmEdgeSockets: Bool { false }
 }
 
 public struct SpawnOptions {
@@ -48,6 +52,9 @@ public struct SpawnOptions {
     /// runwasm's interpreter filter with the socket calls allowed, loaded instead of the last of
     /// `seccomp` when the payload uses sockets.
     public var socketFilter: SeccompProgram?
+    /// The interpreter filter that also allows WasmEdge's socket calls, loaded instead when the
+    /// payload imports them.
+    public var wasmEdgeSocketFilter: SeccompProgram?
     /// The container's cgroup, entered as the process starts.
     public var cgroup: CgroupEntry?
 
@@ -281,7 +288,9 @@ public enum ContainerProcess {
             // The config's profile comes first in `seccomp`, runwasm's own filter after it.
             let configFilters = plan.security.seccomp == nil ? [] : Array(options.seccomp.prefix(1))
             var ownFilters = Array(options.seccomp.dropFirst(configFilters.count))
-            if payload.usesSockets, let socketFilter = options.socketFilter, !ownFilters.isEmpty {
+            if payload.usesWasmEdgeSockets, let filter = options.wasmEdgeSocketFilter, !ownFilters.isEmpty {
+                ownFilters[ownFilters.count - 1] = filter
+            } else if payload.usesSockets, let socketFilter = options.socketFilter, !ownFilters.isEmpty {
                 ownFilters[ownFilters.count - 1] = socketFilter
             }
             try waitForStart(options.startSocket, hooks: plan.hooks.startContainer) {
@@ -428,6 +437,8 @@ public struct ExecSpawnOptions {
     public var seccomp: [SeccompProgram]
     /// As `SpawnOptions.socketFilter`.
     public var socketFilter: SeccompProgram?
+    /// As `SpawnOptions.wasmEdgeSocketFilter`.
+    public var wasmEdgeSocketFilter: SeccompProgram?
     /// The container's init, whose namespaces the process joins.
     public var initPid: Int32
     /// The container's cgroup, entered as the process starts.
@@ -512,7 +523,9 @@ extension ContainerProcess {
             try Privileges.setNoNewPrivileges()
             try Sys.check(rw_report_denied_syscalls(), "sigaction", "SIGSYS")
             var filters = options.seccomp
-            if payload.usesSockets, let socketFilter = options.socketFilter, !filters.isEmpty {
+            if payload.usesWasmEdgeSockets, let filter = options.wasmEdgeSocketFilter, !filters.isEmpty {
+                filters[filters.count - 1] = filter
+            } else if payload.usesSockets, let socketFilter = options.socketFilter, !filters.isEmpty {
                 filters[filters.count - 1] = socketFilter
             }
             for program in filters { try program.load() }

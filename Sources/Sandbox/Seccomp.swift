@@ -44,6 +44,11 @@ public enum Seccomp {
     /// calls).
     public static let socketCalls = ["accept4", "setsockopt", "recvfrom", "recvmsg", "sendto", "sendmsg", "shutdown"]
 
+    /// What WasmEdge's socket calls add (sock_open, sock_bind, sock_connect, sock_listen, the
+    /// address and option calls, and sock_getaddrinfo's DNS questions): allowed, with
+    /// `socketCalls`, only for a guest whose module imports one of them.
+    public static let wasmEdgeSocketCalls = ["socket", "bind", "connect", "listen", "getsockname", "getpeername", "getsockopt"]
+
     /// ioctl is allowed only for these requests on a terminal: TCGETS and TIOCGWINSZ.
     static let allowedIoctls: [UInt64] = [0x5401, 0x5413]
 
@@ -119,13 +124,13 @@ public enum Seccomp {
     }
 
     /// runwasm's own filter: default trap, only `interpreterAllowList` and the terminal ioctls,
-    /// and `socketCalls` when `sockets`.
-    public static func interpreterFilter(sockets: Bool = false) throws -> SeccompProgram {
+    /// and `socketCalls` when `sockets`, and also `wasmEdgeSocketCalls` when `wasmEdgeSockets`.
+    public static func interpreterFilter(sockets: Bool = false, wasmEdgeSockets: Bool = false) throws -> SeccompProgram {
         guard let ctx = seccomp_init(SCMP_ACT_TRAP) else { throw RuntimeError("seccomp_init failed") }
         defer { seccomp_release(ctx) }
         _ = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0)
         _ = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS)
-        for name in interpreterAllowList + (sockets ? socketCalls : []) {
+        for name in interpreterAllowList + (sockets || wasmEdgeSockets ? socketCalls : []) + (wasmEdgeSockets ? wasmEdgeSocketCalls : []) {
             let nr = seccomp_syscall_resolve_name(name)
             if nr == __NR_SCMP_ERROR { continue }
             let rc = seccomp_rule_add_array(ctx, SCMP_ACT_ALLOW, nr, 0, nil)

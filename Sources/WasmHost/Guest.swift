@@ -118,6 +118,10 @@ public final class PreparedGuest {
     private var instance: Instance?
     /// Whether the guest can make socket calls: it has listeners, or it imports sock_* calls.
     public let usesSockets: Bool
+    /// Whether the module imports one of WasmEdge's own socket calls (`sock_open`,
+    /// `sock_connect`…, not only preview 1's shapes): its filter also allows socket, bind,
+    /// connect, listen and the address and option calls.
+    public let usesWasmEdgeSockets: Bool
 
     public static let wasmKitVersion = "0.4.2"
 
@@ -139,6 +143,19 @@ public final class PreparedGuest {
         }
         if shape.importsWASI && !shape.exportsMemory {
             throw GuestError("the module imports WASI functions but exports no memory named \"memory\", which WASI needs")
+        }
+        // WasmEdge's socket calls are defined with the type each import declares; a type that
+        // none of its versions (nor preview 1) has would fail instantiation with WasmKit's
+        // generic mismatch, so it is named here.
+        let declared = module.imports.compactMap { i -> (module: String, name: String, type: FunctionType)? in
+            guard case .function(let index) = i.descriptor, let type = module.functionType(at: index) else { return nil }
+            return (i.module, i.name, type)
+        }
+        usesWasmEdgeSockets = WasmEdgeSockets.importsOwnCalls(declared)
+        let mismatched = WasmEdgeSockets.mismatches(declared)
+        if !mismatched.isEmpty {
+            throw GuestError(
+                "the module imports \(mismatched.joined(separator: ", ")) from wasi_snapshot_preview1, a type that matches neither version of WasmEdge's socket calls nor WASI preview 1")
         }
         self.module = module
         // Eager compilation validates every function body now, so that a broken module fails
@@ -177,6 +194,7 @@ public final class PreparedGuest {
         wasi.link(to: &imports, store: store)
         OrderedEnvironment.link(options.environment, to: &imports, store: store)
         sockets?.link(to: &imports, store: store)
+        if let sockets { WasmEdgeSockets.link(declared: declared, table: sockets, to: &imports, store: store) }
         self.imports = imports
         if !shape.hasStartSection {
             do {
