@@ -105,11 +105,13 @@ extension Runtime {
         let handle: ContainerHandle
         do {
             defer { entry?.close() }
+            let payload = makeWasmPayload()
+            defer { payload.closeCache() }
             handle = try ContainerProcess.spawnExec(
                 ExecSpawnOptions(
                     plan: plan, childOfCaller: o.detach, preserveFDs: o.preserveFDs, capabilities: capabilities,
                     seccomp: seccomp, initPid: record.pid, cgroup: entry),
-                payload: WasmPayload())
+                payload: payload)
         }
         defer { handle.close() }
         var console: Int32 = -1

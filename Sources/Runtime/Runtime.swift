@@ -13,8 +13,11 @@ public struct GlobalOptions: Sendable {
     public var logFormat: LogFormat
     public var debug: Bool
     public var systemdCgroup: Bool
+    /// `--module-cache`: the validated-module cache's directory, or `off`.
+    public var moduleCache: String?
 
-    public init(root: String?, log: String?, logFormat: LogFormat, debug: Bool, systemdCgroup: Bool) {
+    public init(root: String?, log: String?, logFormat: LogFormat, debug: Bool, systemdCgroup: Bool, moduleCache: String? = nil) {
+        self.moduleCache = moduleCache
         self.root = root
         self.log = log
         self.logFormat = logFormat
@@ -43,6 +46,8 @@ public final class Runtime {
     public let logger: Logger
     let store: Store
     let systemdCgroup: Bool
+    /// The validated-module cache's directory; nil when it is off.
+    let moduleCacheDirectory: String?
 
     /// Resolves `--root` (relative to the caller's cwd) and the log settings.
     public init(_ options: GlobalOptions) throws {
@@ -51,6 +56,16 @@ public final class Runtime {
         guard root != "/" else { throw RuntimeError("--root cannot be /") }
         store = Store(root: root)
         systemdCgroup = options.systemdCgroup
+        moduleCacheDirectory = ModuleCache.directory(flag: options.moduleCache)
+    }
+
+    /// A module payload with the cache opened here, outside any container.
+    func makeWasmPayload() -> WasmPayload {
+        let cache = moduleCacheDirectory.flatMap(ModuleCache.open)
+        if let dir = moduleCacheDirectory {
+            logger.debug(cache == nil ? "module cache \(dir): not used (missing, or writable by others than root)" : "module cache \(dir)")
+        }
+        return WasmPayload(cache: cache)
     }
 
     /// `/run/runwasm` for root; `$XDG_RUNTIME_DIR/runwasm` otherwise, when that is set and non-empty.
@@ -140,7 +155,9 @@ public final class Runtime {
             let entry = try made.entry()
             defer { entry.close() }
             let startSocket = try StartSocket.listen(in: dir)
-            let payload: any ContainerPayload = plan.isPodSandbox ? PausePayload() : WasmPayload()
+            let wasm = plan.isPodSandbox ? nil : makeWasmPayload()
+            defer { wasm?.closeCache() }
+            let payload: any ContainerPayload = wasm ?? PausePayload()
             let handle = try ContainerProcess.spawn(
                 SpawnOptions(
                     plan: plan, startSocket: startSocket, childOfCaller: childOfCaller, preserveFDs: options.preserveFDs,

@@ -24,6 +24,12 @@ public protocol ContainerPayload {
     func prepare(_ plan: ContainerPlan) throws
     /// Called after `start`; returns the process's exit status.
     func run() -> Int32
+    /// Descriptors the runtime opened for `prepare`, kept open in the cloned process.
+    var keptDescriptors: [Int32] { get }
+}
+
+extension ContainerPayload {
+    public var keptDescriptors: [Int32] { [] }
 }
 
 public struct SpawnOptions {
@@ -232,7 +238,7 @@ public enum ContainerProcess {
         do {
             try beginChild(
                 name: "runwasm:init", cgroup: options.cgroup, placedInCgroup: placedInCgroup,
-                keep: [channel.fd, options.startSocket] + joins.map(\.fd) + Array(bindSources.values), preserveFDs: options.preserveFDs)
+                keep: [channel.fd, options.startSocket] + joins.map(\.fd) + Array(bindSources.values) + payload.keptDescriptors, preserveFDs: options.preserveFDs)
 
             for join in joins {
                 try Sys.check(rw_setns(join.fd, Int32(cloneFlag(join.kind))), "setns", join.path)
@@ -473,7 +479,7 @@ extension ContainerProcess {
         do {
             try beginChild(
                 name: "runwasm:exec", cgroup: options.cgroup, placedInCgroup: placedInCgroup,
-                keep: [channel.fd] + joins.map(\.fd), preserveFDs: options.preserveFDs)
+                keep: [channel.fd] + joins.map(\.fd) + payload.keptDescriptors, preserveFDs: options.preserveFDs)
             for join in joins {
                 try Sys.check(rw_setns(join.fd, Int32(cloneFlag(join.kind))), "setns", join.path)
                 close(join.fd)
