@@ -129,16 +129,24 @@ final class WasmPayload: ContainerPayload {
         } catch is ModuleFile.Changed {
             throw RuntimeError("\(path): the module changed while it was read")
         }
-        let key = file.digest.map(ModuleCache.key(forDigest:))
-        let validated = key.map { cache?.contains($0) ?? false } ?? false
+        // The hash runs on a second thread while WasmKit parses; the cache is consulted once
+        // both are done, to choose between validating everything now and translating lazily.
+        var key: String?
+        var validated = false
+        func lookUp() -> Bool {
+            key = file.digest.map(ModuleCache.key(forDigest:))
+            validated = key.map { cache?.contains($0) ?? false } ?? false
+            return validated
+        }
         var environment = plan.env
         // WASI preview 1 has no working directory; PWD is the convention guests use to learn it.
         if !environment.contains(where: { $0.hasPrefix("PWD=") }) { environment.append("PWD=" + plan.cwd) }
         var options = GuestOptions(args: plan.args, environment: environment, preopens: [(guest: "/", host: "/")])
         options.memoryLimit = plan.security.resources.memoryLimit.flatMap(WasmPayload.linearMemoryCap)
         do {
-            guest = try PreparedGuest(moduleBytes: file.bytes, options: options, validated: validated)
+            guest = try PreparedGuest(moduleBytes: file.bytes, options: options, validated: lookUp)
         } catch {
+            _ = file.digest  // the hashing thread ends before the error is reported
             throw RuntimeError("\(path): \(error)")
         }
         if let key, !validated { cache?.record(key) }

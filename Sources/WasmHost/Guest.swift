@@ -127,7 +127,8 @@ public final class PreparedGuest {
         EngineConfiguration(compilationMode: eager ? .eager : .lazy)
     }
 
-    public init(moduleBytes: [UInt8], options: GuestOptions, validated: Bool = false) throws(GuestError) {
+    /// `validated` is asked once the module is parsed: whether these exact bytes validated before.
+    public init(moduleBytes: [UInt8], options: GuestOptions, validated: () -> Bool = { false }) throws(GuestError) {
         let module: Module
         let shape: ModuleShape
         do {
@@ -149,7 +150,7 @@ public final class PreparedGuest {
         self.module = module
         // Eager compilation validates every function body now, so that a broken module fails
         // `create` rather than surfacing half-way through a run.
-        let eager = !validated
+        let eager = !validated()
         let engine = Engine(configuration: PreparedGuest.engineConfiguration(eager: eager))
         store = Store(engine: engine)
         if let limit = options.memoryLimit { store.resourceLimiter = MemoryCap(bytes: limit, tables: shape.tableCount) }
