@@ -250,4 +250,22 @@ struct ModuleCacheTests {
         #expect(Harness.read(dir + "/" + name) == "runwasm validated module v1\n\(name)\n")
         #expect(run(Self.large, cache: dir).status == 7)
     }
+
+    @Test("custom sections, which runwasm does not hand to WasmKit, are still checked: a malformed one fails create")
+    func customSections() {
+        let dir = cacheDir()
+        defer { Harness.removeTree(dir) }
+        let hello = Guests.hello("custom\n")
+        // A well-formed custom section ("x", 3 bytes) changes nothing the guest sees.
+        let good = hello + [0x00, 0x05, 0x01, UInt8(ascii: "x"), 1, 2, 3]
+        let r = run(good, cache: dir)
+        #expect(r.status == 0 && r.output == "custom\n", "\(r)")
+        // A name that is not UTF-8, and a section running past the end of the file.
+        for bad in [hello + [0x00, 0x03, 0x02, 0xff, 0xfe], hello + [0x00, 0x40, 0x01, UInt8(ascii: "x")]] {
+            let c = create(bad, cache: dir)
+            #expect(c.status != 0, "a malformed custom section was accepted")
+            #expect(c.errors.contains("invalid WebAssembly module"), "\(c.errors)")
+        }
+        #expect(entries(dir).count == 1)
+    }
 }
