@@ -10,6 +10,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/swiftwasm/WasmKit", exact: "0.4.2"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto", exact: "4.5.2"),
     ],
     targets: [
         // CLI: @main and argument parsing only.
@@ -23,7 +24,10 @@ let package = Package(
         // Codable runtime-spec types and the validated plan: pure data.
         .target(name: "OCI"),
         // Lifecycle: state store, locking, hooks, logging, verbs.
-        .target(name: "Runtime", dependencies: ["OCI", "Sandbox", "WasmHost"]),
+        .target(
+            name: "Runtime",
+            dependencies: ["OCI", "Sandbox", "WasmHost", .product(name: "Crypto", package: "swift-crypto")]
+        ),
         // Linux confinement: namespaces, mounts, pivot_root, console.
         .target(name: "Sandbox", dependencies: ["OCI", "CSandbox"]),
         // The few calls Swift must not or cannot make itself.

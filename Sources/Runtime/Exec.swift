@@ -107,13 +107,15 @@ extension Runtime {
         let handle: ContainerHandle
         do {
             defer { entry?.close() }
+            let payload = makeWasmPayload(opensListeners: false)
+            defer { payload.closeCache() }
             var execOptions = ExecSpawnOptions(
                 plan: plan, childOfCaller: o.detach, preserveFDs: o.preserveFDs, capabilities: capabilities,
                 seccomp: seccomp, initPid: record.pid, cgroup: entry)
             execOptions.socketFilter = socketFilter
             execOptions.wasmEdgeSocketFilter = wasmEdgeSocketFilter
             // The container's listeners belong to its first process; an exec'd one opens none.
-            handle = try ContainerProcess.spawnExec(execOptions, payload: WasmPayload(opensListeners: false))
+            handle = try ContainerProcess.spawnExec(execOptions, payload: payload)
         }
         defer { handle.close() }
         var console: Int32 = -1

@@ -65,6 +65,8 @@ public enum Info {
                     ("dev.runwasm.wasm", .string("true")),
                     ("dev.runwasm.wasi", .string("preview1")),
                     ("dev.runwasm.wasmkit.version", .string(PreparedGuest.wasmKitVersion)),
+                    // Where validated modules are recorded by default (--module-cache, RUNWASM_MODULE_CACHE).
+                    ("dev.runwasm.module-cache", .string(ModuleCache.defaultDirectory)),
                     ("org.opencontainers.runc.checkpoint.enabled", .string("false")),
                 ])
             ),

@@ -13,8 +13,11 @@ public struct GlobalOptions: Sendable {
     public var logFormat: LogFormat
     public var debug: Bool
     public var systemdCgroup: Bool
+    /// `--module-cache`: the validated-module cache's directory, or `off`.
+    public var moduleCache: String?
 
-    public init(root: String?, log: String?, logFormat: LogFormat, debug: Bool, systemdCgroup: Bool) {
+    public init(root: String?, log: String?, logFormat: LogFormat, debug: Bool, systemdCgroup: Bool, moduleCache: String? = nil) {
+        self.moduleCache = moduleCache
         self.root = root
         self.log = log
         self.logFormat = logFormat
@@ -47,6 +50,8 @@ public final class Runtime {
     /// works from the bundle from then on: `run`'s poststart and poststop hooks too), else the
     /// caller's directory (`start` and `delete` on their own).
     var hookDirectory: String?
+    /// The validated-module cache's directory; nil when it is off.
+    let moduleCacheDirectory: String?
 
     /// Resolves `--root` (relative to the caller's cwd) and the log settings.
     public init(_ options: GlobalOptions) throws {
@@ -55,6 +60,16 @@ public final class Runtime {
         guard root != "/" else { throw RuntimeError("--root cannot be /") }
         store = Store(root: root)
         systemdCgroup = options.systemdCgroup
+        moduleCacheDirectory = ModuleCache.directory(flag: options.moduleCache)
+    }
+
+    /// A module payload with the cache opened here, outside any container.
+    func makeWasmPayload(opensListeners: Bool = true) -> WasmPayload {
+        let cache = moduleCacheDirectory.flatMap(ModuleCache.open)
+        if let dir = moduleCacheDirectory {
+            logger.debug(cache == nil ? "module cache \(dir): not used (missing, or writable by others than root)" : "module cache \(dir)")
+        }
+        return WasmPayload(cache: cache, opensListeners: opensListeners)
     }
 
     /// `/run/runwasm` for root; `$XDG_RUNTIME_DIR/runwasm` otherwise, when that is set and non-empty.
@@ -149,7 +164,9 @@ public final class Runtime {
             let entry = try made.entry()
             defer { entry.close() }
             let startSocket = try StartSocket.listen(in: dir)
-            let payload: any ContainerPayload = plan.isPodSandbox ? PausePayload() : WasmPayload()
+            let wasm = plan.isPodSandbox ? nil : makeWasmPayload()
+            defer { wasm?.closeCache() }
+            let payload: any ContainerPayload = wasm ?? PausePayload()
             var spawnOptions = SpawnOptions(
                 plan: plan, startSocket: startSocket, childOfCaller: childOfCaller, preserveFDs: options.preserveFDs,
                 capabilities: capabilities, seccomp: seccomp, cgroup: entry)

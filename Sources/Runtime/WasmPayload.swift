@@ -18,7 +18,8 @@ enum Entrypoint {
     /// The largest module runwasm reads.
     static let sizeLimit = 1 << 30
 
-    static func load(_ plan: ContainerPlan) throws -> (path: String, bytes: [UInt8]) {
+    /// The module's path, an open descriptor (the caller closes it) and its size.
+    static func load(_ plan: ContainerPlan) throws -> (path: String, fd: Int32, size: Int) {
         let arg0 = plan.args[0]
         let root = try Sys.open("/", O_RDONLY | O_DIRECTORY)
         defer { close(root) }
@@ -31,7 +32,7 @@ enum Entrypoint {
                 if fd == -ENXIO { throw notRegular(path, "a socket or a device without a driver") }
                 throw RuntimeError("\(path): \(Sys.errorString(-fd).lowercased()) in the container (process.args[0])")
             }
-            return (path, try check(fd, path: path))
+            return (path, fd, try check(fd, path: path))
         }
         let search = plan.environment["PATH"] ?? defaultPath
         for dir in search.split(separator: ":", omittingEmptySubsequences: false) {
@@ -45,7 +46,7 @@ enum Entrypoint {
                 close(fd)
                 continue
             }
-            return (path, try check(fd, path: path))
+            return (path, fd, try check(fd, path: path))
         }
         throw RuntimeError("\(arg0): executable file not found in $PATH (\(search)) in the container")
     }
@@ -58,9 +59,17 @@ enum Entrypoint {
         RuntimeError("process.args[0]: \(path) is larger than 1 GiB, the largest module runwasm reads")
     }
 
-    /// Reads the file at `fd` (and closes it) if it is a core WebAssembly module.
-    private static func check(_ fd: Int32, path: String) throws -> [UInt8] {
-        defer { close(fd) }
+    /// The size of the file at `fd` if it is a core WebAssembly module (else closes it and throws).
+    private static func check(_ fd: Int32, path: String) throws -> Int {
+        do {
+            return try checkOpen(fd, path: path)
+        } catch {
+            close(fd)
+            throw error
+        }
+    }
+
+    private static func checkOpen(_ fd: Int32, path: String) throws -> Int {
         var st = stat()
         guard fstat(fd, &st) == 0 else { throw SystemError("fstat", path) }
         if (st.st_mode & S_IFMT) == S_IFDIR {
@@ -77,16 +86,13 @@ enum Entrypoint {
         guard st.st_size <= sizeLimit else { throw tooLarge(path) }
         let flags = fcntl(fd, F_GETFL)
         guard flags >= 0, fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) == 0 else { throw SystemError("fcntl", path) }
-        let bytes: [UInt8]
-        do {
-            bytes = try Sys.readAll(fd, limit: sizeLimit, what: path)
-        } catch is Sys.LimitExceeded {
-            throw tooLarge(path)
-        }
-        let kind = BinaryKind.classify(Array(bytes.prefix(256)))
+        var header = [UInt8](repeating: 0, count: 256)
+        let n = header.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
+        guard n >= 0 else { throw SystemError("read", path) }
+        let kind = BinaryKind.classify(Array(header.prefix(n)))
         switch kind {
         case .coreModule:
-            return bytes
+            return Int(st.st_size)
         case .component:
             throw RuntimeError("\(path) is a WebAssembly component; runwasm runs only WebAssembly core modules (WASI preview 1)")
         default:
@@ -100,14 +106,44 @@ final class WasmPayload: ContainerPayload {
     /// Whether this process opens the listeners the config declares (a container's first
     /// process does; an exec'd one does not).
     private let opensListeners: Bool
+    /// The validated-module cache, opened by the runtime outside the container; closed once the
+    /// module is prepared, before anything of the guest runs.
+    private var cache: ModuleCache?
 
-    init(opensListeners: Bool = true) { self.opensListeners = opensListeners }
+    init(cache: ModuleCache? = nil, opensListeners: Bool = true) {
+        self.cache = cache
+        self.opensListeners = opensListeners
+    }
 
     var usesSockets: Bool { guest?.usesSockets ?? false }
     var usesWasmEdgeSockets: Bool { guest?.usesWasmEdgeSockets ?? false }
+    var keptDescriptors: [Int32] { cache.map { [$0.fd] } ?? [] }
+
+    /// Closes the cache's descriptor (in the runtime, once the container process has its copy).
+    func closeCache() {
+        cache?.close()
+        cache = nil
+    }
 
     func prepare(_ plan: ContainerPlan) throws {
-        let (path, bytes) = try Entrypoint.load(plan)
+        defer { closeCache() }
+        let (path, fd, size) = try Entrypoint.load(plan)
+        let file: ModuleFile
+        do {
+            defer { close(fd) }
+            file = try ModuleFile.read(fd, size: size, hash: cache != nil, path: path)
+        } catch is ModuleFile.Changed {
+            throw RuntimeError("\(path): the module changed while it was read")
+        }
+        // The hash runs on a second thread while WasmKit parses; the cache is consulted once
+        // both are done, to choose between validating everything now and translating lazily.
+        var key: String?
+        var validated = false
+        func lookUp() -> Bool {
+            key = file.digest.map(ModuleCache.key(forDigest:))
+            validated = key.map { cache?.contains($0) ?? false } ?? false
+            return validated
+        }
         var environment = plan.env
         // WASI preview 1 has no working directory; PWD is the convention guests use to learn it.
         if !environment.contains(where: { $0.hasPrefix("PWD=") }) { environment.append("PWD=" + plan.cwd) }
@@ -118,10 +154,12 @@ final class WasmPayload: ContainerPayload {
         // In the container's network namespace and root, before `create` returns.
         options.listeners = try Listeners.open(listeners, source: source, plan: plan)
         do {
-            guest = try PreparedGuest(moduleBytes: bytes, options: options)
+            guest = try PreparedGuest(moduleBytes: file.bytes, options: options, validated: lookUp)
         } catch {
+            _ = file.digest  // the hashing thread ends before the error is reported
             throw RuntimeError("\(path): \(error)")
         }
+        if let key, !validated { cache?.record(key) }
     }
 
     /// The linear-memory cap for a cgroup memory limit: the limit less what the interpreter itself

@@ -30,11 +30,14 @@ public protocol ContainerPayload {
     /// Whether it imports WasmEdge's socket calls, which open, bind and connect sockets
     /// themselves, so needs the wider filter.
     var usesWasmEdgeSockets: Bool { get }
+    /// Descriptors the runtime opened for `prepare`, kept open in the cloned process.
+    var keptDescriptors: [Int32] { get }
 }
 
 extension ContainerPayload {
     public var usesSockets: Bool { false }
     public var usesWasmEdgeSockets: Bool { false }
+    public var keptDescriptors: [Int32] { [] }
 }
 
 public struct SpawnOptions {
@@ -249,7 +252,7 @@ public enum ContainerProcess {
         do {
             try beginChild(
                 name: "runwasm:init", cgroup: options.cgroup, placedInCgroup: placedInCgroup,
-                keep: [channel.fd, options.startSocket] + joins.map(\.fd) + Array(bindSources.values), preserveFDs: options.preserveFDs)
+                keep: [channel.fd, options.startSocket] + joins.map(\.fd) + Array(bindSources.values) + payload.keptDescriptors, preserveFDs: options.preserveFDs)
 
             for join in joins {
                 try Sys.check(rw_setns(join.fd, Int32(cloneFlag(join.kind))), "setns", join.path)
@@ -503,7 +506,7 @@ extension ContainerProcess {
         do {
             try beginChild(
                 name: "runwasm:exec", cgroup: options.cgroup, placedInCgroup: placedInCgroup,
-                keep: [channel.fd] + joins.map(\.fd), preserveFDs: options.preserveFDs)
+                keep: [channel.fd] + joins.map(\.fd) + payload.keptDescriptors, preserveFDs: options.preserveFDs)
             for join in joins {
                 try Sys.check(rw_setns(join.fd, Int32(cloneFlag(join.kind))), "setns", join.path)
                 close(join.fd)

@@ -108,8 +108,13 @@ public struct GuestOptions: Sendable {
     }
 }
 
-/// A module parsed, validated, linked to WASI and (unless it has a start section, whose code
+/// A module parsed, checked, linked to WASI and (unless it has a start section, whose code
 /// must not run before `start`) instantiated, ready for `run()`.
+///
+/// WasmKit validates a function's body when it translates it. A module seen for the first time
+/// (`validated: false`) is translated in full now, so that no broken module reaches `start`; one
+/// whose exact bytes validated before is translated function by function as the guest first
+/// calls each, so that the cost of `create` does not grow with the module's size.
 public final class PreparedGuest {
     private let store: Store
     private let module: Module
@@ -125,12 +130,19 @@ public final class PreparedGuest {
 
     public static let wasmKitVersion = "0.4.2"
 
-    public init(moduleBytes: [UInt8], options: GuestOptions) throws(GuestError) {
+    /// The engine settings, chosen by measurement (Docs/performance.md): the interpreter's
+    /// default threading model (direct-threaded) and stack size (512 KiB).
+    static func engineConfiguration(eager: Bool) -> EngineConfiguration {
+        EngineConfiguration(compilationMode: eager ? .eager : .lazy)
+    }
+
+    /// `validated` is asked once the module is parsed: whether these exact bytes validated before.
+    public init(moduleBytes: [UInt8], options: GuestOptions, validated: () -> Bool = { false }) throws(GuestError) {
         let module: Module
         let shape: ModuleShape
         do {
             module = try parseWasm(bytes: moduleBytes)
-            shape = try ModuleShape(moduleBytes)
+            shape = try ModuleShape(moduleBytes, imports: module.imports, exports: module.exports)
         } catch {
             throw GuestError("invalid WebAssembly module: \(error)")
         }
@@ -160,7 +172,8 @@ public final class PreparedGuest {
         self.module = module
         // Eager compilation validates every function body now, so that a broken module fails
         // `create` rather than surfacing half-way through a run.
-        let engine = Engine(configuration: EngineConfiguration(compilationMode: .eager))
+        let eager = !validated()
+        let engine = Engine(configuration: PreparedGuest.engineConfiguration(eager: eager))
         store = Store(engine: engine)
         if let limit = options.memoryLimit { store.resourceLimiter = MemoryCap(bytes: limit, tables: shape.tableCount) }
         let fileSystem = ContainerFileSystem(stdio: [options.stdin, options.stdout, options.stderr])
@@ -196,6 +209,16 @@ public final class PreparedGuest {
         sockets?.link(to: &imports, store: store)
         if let sockets { WasmEdgeSockets.link(declared: declared, table: sockets, to: &imports, store: store) }
         self.imports = imports
+        if eager && shape.hasStartSection {
+            // Instantiating runs the start function, which must wait for `start`: the module is
+            // validated in a store of its own, without its start function.
+            do {
+                try PreparedGuest.validateWithoutStart(module, wasi: wasi, options: options, sockets: sockets, declared: declared)
+            } catch {
+                try? wasi.close()
+                throw error
+            }
+        }
         if !shape.hasStartSection {
             do {
                 instance = try module.instantiate(store: store, imports: imports)
@@ -206,6 +229,26 @@ public final class PreparedGuest {
                 }
                 throw GuestError("cannot instantiate the module: \(error)")
             }
+        }
+    }
+
+    private static func validateWithoutStart(
+        _ module: Module, wasi: WASIBridgeToHost, options: GuestOptions, sockets: SocketTable?,
+        declared: [(module: String, name: String, type: FunctionType)]
+    ) throws(GuestError) {
+        var module = module
+        module.dropStartFunction()
+        let store = Store(engine: Engine(configuration: engineConfiguration(eager: true)))
+        if let limit = options.memoryLimit { store.resourceLimiter = MemoryCap(bytes: limit, tables: 1 << 16) }
+        do {
+            var imports = Imports()
+            wasi.link(to: &imports, store: store)
+            OrderedEnvironment.link([], to: &imports, store: store)
+            sockets?.link(to: &imports, store: store)
+            if let sockets { WasmEdgeSockets.link(declared: declared, table: sockets, to: &imports, store: store) }
+            _ = try module.instantiate(store: store, imports: imports)
+        } catch {
+            throw GuestError("invalid WebAssembly module: \(error)")
         }
     }
 
@@ -233,8 +276,9 @@ public final class PreparedGuest {
     }
 }
 
-/// What runwasm checks of a module beyond WasmKit's validation, read from its sections up to the
-/// exports (the code is not read again).
+/// What runwasm checks of a module beyond WasmKit's validation. Imports and exports come from
+/// WasmKit's parse; the rest from a walk over the section headers that skips every section but
+/// the (small) function section, so that no section is decoded twice.
 struct ModuleShape {
     var startTypeIndex: TypeIndex?
     var exportsMemory = false
@@ -243,43 +287,66 @@ struct ModuleShape {
     var hasStartSection = false
     var tableCount = 0
 
-    init(_ bytes: [UInt8]) throws {
-        var parser = WasmParser.Parser(bytes: bytes)
-        var functionTypes: [TypeIndex] = []
-        var startIndex: FunctionIndex?
-        loop: while let payload = try parser.parseNext() {
-            switch payload {
-            case .importSection(let imports):
-                for i in imports {
-                    if i.module == "wasi_snapshot_preview1" || i.module == "wasi_unstable" {
-                        importsWASI = true
-                        if i.name.hasPrefix("sock_") { importsSockets = true }
-                    }
-                    switch i.descriptor {
-                    case .function(let type): functionTypes.append(type)
-                    case .table: tableCount += 1
-                    default: break
-                    }
-                }
-            case .functionSection(let types):
-                functionTypes += types
-            case .tableSection(let tables):
-                tableCount += tables.count
-            case .exportSection(let exports):
-                for e in exports {
-                    if e.name == "_start", case .function(let index) = e.descriptor { startIndex = index }
-                    if e.name == "memory", case .memory = e.descriptor { exportsMemory = true }
-                }
-            case .startSection:
-                hasStartSection = true
-            case .elementSection, .codeSection, .dataSection, .dataCount:
-                // Nothing after these sections matters here.
-                break loop
-            default:
-                continue
+    struct Malformed: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    init(_ bytes: [UInt8], imports: [Import], exports: [Export]) throws {
+        var importedFunctionTypes: [TypeIndex] = []
+        for i in imports {
+            if i.module == "wasi_snapshot_preview1" || i.module == "wasi_unstable" {
+                importsWASI = true
+                if i.name.hasPrefix("sock_") { importsSockets = true }
+            }
+            switch i.descriptor {
+            case .function(let type): importedFunctionTypes.append(type)
+            case .table: tableCount += 1
+            default: break
             }
         }
-        if let startIndex, Int(startIndex) < functionTypes.count { startTypeIndex = functionTypes[Int(startIndex)] }
+        var startIndex: Int?
+        for e in exports {
+            if e.name == "_start", case .function(let index) = e.descriptor { startIndex = Int(index) }
+            if e.name == "memory", case .memory = e.descriptor { exportsMemory = true }
+        }
+        if let startIndex, startIndex < importedFunctionTypes.count {
+            startTypeIndex = importedFunctionTypes[startIndex]
+        }
+        var offset = 8
+        func leb() throws -> Int {
+            var result = 0
+            var shift = 0
+            while true {
+                guard offset < bytes.count, shift < 35 else { throw Malformed(description: "bad section header at \(offset)") }
+                let b = bytes[offset]
+                offset += 1
+                result |= Int(b & 0x7f) << shift
+                if b & 0x80 == 0 { return result }
+                shift += 7
+            }
+        }
+        while offset < bytes.count {
+            let id = bytes[offset]
+            offset += 1
+            let size = try leb()
+            let end = offset + size
+            guard end <= bytes.count else { throw Malformed(description: "section \(id) runs past the end") }
+            switch id {
+            case 3:  // function section: the type of each defined function
+                if let startIndex, startIndex >= importedFunctionTypes.count {
+                    let count = try leb()
+                    let wanted = startIndex - importedFunctionTypes.count
+                    if wanted < count {
+                        for _ in 0..<wanted { _ = try leb() }
+                        startTypeIndex = TypeIndex(try leb())
+                    }
+                }
+            case 4: tableCount += try leb()
+            case 8: hasStartSection = true
+            default: break
+            }
+            offset = end
+        }
     }
 }
 

@@ -42,6 +42,11 @@ struct Runwasm: ParsableCommand {
     @Option(name: .customLong("cgroup-manager"), help: "Accepted for compatibility.")
     var cgroupManager: String?
 
+    @Option(
+        name: .customLong("module-cache"),
+        help: "Directory of the validated-module cache, or off (default /var/lib/runwasm/modules, or $RUNWASM_MODULE_CACHE).")
+    var moduleCache: String?
+
     @Flag(name: [.customShort("v"), .long], help: "Print the version.")
     var version = false
 
@@ -51,7 +56,7 @@ struct Runwasm: ParsableCommand {
     }
 
     var globals: GlobalOptions {
-        GlobalOptions(root: root, log: log, logFormat: logFormat.format, debug: debug, systemdCgroup: systemdCgroup)
+        GlobalOptions(root: root, log: log, logFormat: logFormat.format, debug: debug, systemdCgroup: systemdCgroup, moduleCache: moduleCache)
     }
 
     /// Runs `body` with a runtime; a failure is logged once and becomes exit status `failure`.
@@ -119,7 +124,7 @@ struct Runwasm: ParsableCommand {
 
 /// The first argument that is neither a global flag nor a global flag's value.
 func verb(in arguments: [String]) -> String? {
-    let takesValue: Set = ["--root", "--log", "--log-format", "--log-level", "--rootless", "--criu", "--cgroup-manager"]
+    let takesValue: Set = ["--root", "--log", "--log-format", "--log-level", "--rootless", "--criu", "--cgroup-manager", "--module-cache"]
     var index = 0
     while index < arguments.count {
         let argument = arguments[index]

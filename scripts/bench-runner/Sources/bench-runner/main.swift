@@ -1,4 +1,7 @@
 // bench-runner MODULE [ARGS…]: runs a WASI command with `/` preopened, as runwasm's guest runs.
+// Engine settings as runwasm's for a module it has validated before (lazy translation, the default
+// threading model and stack size); BENCH_COMPILATION=eager|lazy, BENCH_THREADING=direct|token and
+// BENCH_STACK=<bytes> change them, to measure the alternatives.
 import Glibc
 import WasmKit
 import WasmKitWASI
@@ -18,7 +21,12 @@ while true {
 fclose(file)
 do {
     let module = try parseWasm(bytes: bytes)
-    let store = Store(engine: Engine(configuration: EngineConfiguration(compilationMode: .eager)))
+    func setting(_ name: String) -> String? { getenv(name).map { String(cString: $0) } }
+    let configuration = EngineConfiguration(
+        threadingModel: setting("BENCH_THREADING").map { $0 == "token" ? .token : .direct },
+        compilationMode: setting("BENCH_COMPILATION") == "eager" ? .eager : .lazy,
+        stackSize: setting("BENCH_STACK").flatMap { Int($0) })
+    let store = Store(engine: Engine(configuration: configuration))
     let wasi = try WASIBridgeToHost(args: args, environment: [:], preopens: [.init(guestPath: "/", hostPath: "/")])
     var imports = Imports()
     wasi.link(to: &imports, store: store)
