@@ -21,6 +21,9 @@ struct GuestBoundaryTests {
         let box = Sandbox(module: Probe.wasm, args: ["/app.wasm"] + args)
         box.addMount(["destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["mode=1777"]])
         Harness.mkdirs(box.rootfs + "/tmp")
+        // An image's /tmp is 1777; the tmpfs over it takes that mode (as under runc), so a
+        // non-root guest can make its symlinks there.
+        chmod(box.rootfs + "/tmp", 0o1777)
         Harness.mkdirs(box.rootfs + "/proc")
         Harness.mkdirs(box.rootfs + "/dev")
         switch identity {
