@@ -38,6 +38,35 @@ enum CallerConfigs {
         return files
     }()
 
+    /// The config's cwd and the destinations of its mounts in `rootfs`: a file where the source
+    /// is a file, else a directory.
+    static func makeTargets(of config: [String: Any], in rootfs: String) {
+        if let cwd = (config["process"] as? [String: Any])?["cwd"] as? String { Harness.mkdirs(rootfs + cwd) }
+        for mount in config["mounts"] as? [[String: Any]] ?? [] {
+            guard let dest = mount["destination"] as? String, !Harness.exists(rootfs + dest) else { continue }
+            let isFile = (mount["source"] as? String).map { !Harness.isDirectory($0) && Harness.exists($0) } ?? false
+            if isFile {
+                Harness.mkdirs(String((rootfs + dest)[..<(rootfs + dest).lastIndex(of: "/")!]))
+                Harness.write(rootfs + dest, "")
+            } else {
+                Harness.mkdirs(rootfs + dest)
+            }
+        }
+    }
+
+    /// A captured config with the bundle's own rootfs (read-only as the caller asked), no hooks
+    /// (they name the caller's own binaries) and no terminal (no console socket here).
+    static func runnable(_ original: [String: Any]) -> [String: Any] {
+        var c = original
+        c["root"] = ["path": "rootfs", "readonly": (original["root"] as? [String: Any])?["readonly"] as? Bool ?? false]
+        c["hooks"] = nil
+        var process = c["process"] as? [String: Any] ?? [:]
+        process["terminal"] = false
+        process["consoleSize"] = nil
+        c["process"] = process
+        return c
+    }
+
     /// The file behind an entry of `replayable`.
     static func path(_ file: String) -> String {
         file.hasPrefix("own/") ? ownRoot + "/" + file.dropFirst(4) : root + "/" + file
@@ -96,13 +125,7 @@ struct CallerConfigReplayTests {
     /// holder, bind sources made under `hostDir`, no hooks (they name the caller's own binaries),
     /// no terminal (no console socket here).
     static func rewrite(_ original: [String: Any], case name: String, hostDir: String, holder: NamespaceHolder) -> [String: Any] {
-        var c = original
-        c["root"] = ["path": "rootfs", "readonly": (original["root"] as? [String: Any])?["readonly"] as? Bool ?? false]
-        c["hooks"] = nil
-        var process = c["process"] as? [String: Any] ?? [:]
-        process["terminal"] = false
-        process["consoleSize"] = nil
-        c["process"] = process
+        var c = CallerConfigs.runnable(original)
         var linux = c["linux"] as? [String: Any] ?? [:]
         linux["cgroupsPath"] = "/runwasm-replay-\(getpid())/\(name)"
         linux["namespaces"] = (linux["namespaces"] as? [[String: Any]] ?? []).map { ns in
@@ -238,18 +261,7 @@ struct CallerConfigReplayTests {
         for dir in ["proc", "dev", "sys", "etc", "tmp", "data", "mnt"] { Harness.mkdirs(box.rootfs + "/" + dir) }
         let name = file.replacingOccurrences(of: "/", with: "-").replacingOccurrences(of: ".json", with: "")
         var config = Self.rewrite(original, case: name, hostDir: box.dir + "/host", holder: holder)
-        if let cwd = (config["process"] as? [String: Any])?["cwd"] as? String { Harness.mkdirs(box.rootfs + cwd) }
-        for mount in config["mounts"] as? [[String: Any]] ?? [] {
-            if let dest = mount["destination"] as? String, !Harness.exists(box.rootfs + dest) {
-                let isFile = (mount["source"] as? String).map { !Harness.isDirectory($0) && Harness.exists($0) } ?? false
-                if isFile {
-                    Harness.mkdirs(String((box.rootfs + dest)[..<(box.rootfs + dest).lastIndex(of: "/")!]))
-                    Harness.write(box.rootfs + dest, "")
-                } else {
-                    Harness.mkdirs(box.rootfs + dest)
-                }
-            }
-        }
+        CallerConfigs.makeTargets(of: config, in: box.rootfs)
         let questions = Self.questions(config)
         var process = config["process"] as! [String: Any]
 

@@ -31,12 +31,8 @@ struct CgroupV2ReplayTests {
     /// namespaces where the caller joined existing ones, no bind mounts of the caller's host
     /// files, no hooks, no terminal.
     static func rewrite(_ original: [String: Any], cgroup: String, args: [String]) -> [String: Any] {
-        var c = original
-        c["root"] = ["path": "rootfs", "readonly": (original["root"] as? [String: Any])?["readonly"] as? Bool ?? false]
-        c["hooks"] = nil
+        var c = CallerConfigs.runnable(original)
         var process = c["process"] as? [String: Any] ?? [:]
-        process["terminal"] = false
-        process["consoleSize"] = nil
         process["args"] = args
         c["process"] = process
         var linux = c["linux"] as? [String: Any] ?? [:]

@@ -60,11 +60,9 @@ struct EngineTests {
         return r.stdout.split(separator: "\n").map(String.init)
     }
 
-    @Test("containerd: ctr run through the runc v2 shim with runwasm as the runtime binary")
-    func containerd() throws {
-        try Self.require(["/usr/bin/containerd", "/usr/bin/ctr", "/usr/bin/containerd-shim-runc-v2", "/usr/bin/umoci", "/usr/bin/script"])
-        let dir = Harness.tempDir("containerd")
-        defer { Harness.removeTree(dir) }
+    /// A private containerd (no CRI plugin) with its sockets and state under `dir`; fails the
+    /// test, saying why, when it does not start.
+    static func startContainerd(_ dir: String) throws -> pid_t {
         Harness.write(dir + "/config.toml", """
             version = 2
             root = "\(dir)/root"
@@ -83,12 +81,25 @@ struct EngineTests {
             ["/usr/bin/containerd", "--config", dir + "/config.toml"],
             environment: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
             stdoutPath: dir + "/containerd.log", stderrPath: dir + "/containerd.log")
-        defer {
-            kill(daemon, SIGTERM)
-            if Harness.waitFor(daemon, timeout: 10) < 0 { kill(daemon, SIGKILL) }
+        guard Harness.eventually(timeout: 20, { Harness.exists(dir + "/containerd.sock") }) else {
+            stop(daemon)
+            throw EngineError("containerd did not start: \(Harness.read(dir + "/containerd.log") ?? "")")
         }
-        let ready = Harness.eventually(timeout: 20) { Harness.exists(dir + "/containerd.sock") }
-        try #require(ready, "containerd did not start: \(Harness.read(dir + "/containerd.log") ?? "")")
+        return daemon
+    }
+
+    static func stop(_ daemon: pid_t) {
+        kill(daemon, SIGTERM)
+        if Harness.waitFor(daemon, timeout: 10) < 0 { kill(daemon, SIGKILL) }
+    }
+
+    @Test("containerd: ctr run through the runc v2 shim with runwasm as the runtime binary")
+    func containerd() throws {
+        try Self.require(["/usr/bin/containerd", "/usr/bin/ctr", "/usr/bin/containerd-shim-runc-v2", "/usr/bin/umoci", "/usr/bin/script"])
+        let dir = Harness.tempDir("containerd")
+        defer { Harness.removeTree(dir) }
+        let daemon = try Self.startContainerd(dir)
+        defer { Self.stop(daemon) }
 
         let ns = "rwtest\(getpid())"
         let ctr = ["/usr/bin/ctr", "--address", dir + "/containerd.sock", "--namespace", ns]

@@ -23,6 +23,20 @@ enum Harness {
         return root + "/.build/debug/runwasm"
     }()
 
+    /// The names in a directory, less `.` and `..`, in readdir's order.
+    static func entries(_ dir: String) -> [String] {
+        guard let d = opendir(dir) else { return [] }
+        defer { closedir(d) }
+        var names: [String] = []
+        while let e = readdir(d) {
+            let name = withUnsafePointer(to: e.pointee.d_name) {
+                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
+
     static func tempDir(_ prefix: String) -> String {
         var template = Array("/tmp/runwasm-test-\(prefix)-XXXXXX".utf8CString)
         let path = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
@@ -364,18 +378,7 @@ final class Sandbox {
     }
 
     /// Entries left under the state root (container directories).
-    var leftovers: [String] {
-        guard let d = opendir(root) else { return [] }
-        defer { closedir(d) }
-        var names: [String] = []
-        while let e = readdir(d) {
-            let name = withUnsafePointer(to: e.pointee.d_name) {
-                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
-            }
-            if name != "." && name != ".." { names.append(name) }
-        }
-        return names
-    }
+    var leftovers: [String] { Harness.entries(root) }
 
     /// create with a pid file; returns the container pid.
     func create(_ id: String, extra: [String] = [], environment: [String]? = nil) throws -> pid_t {

@@ -80,18 +80,7 @@ struct HookDifferentialTests {
         chmod(logDir, 0o777)
         let name = file.replacingOccurrences(of: "/", with: "-").replacingOccurrences(of: ".json", with: "")
         var config = CallerConfigReplayTests.rewrite(original, case: "hooks-" + name, hostDir: box.dir + "/host", holder: holder)
-        if let cwd = (config["process"] as? [String: Any])?["cwd"] as? String { Harness.mkdirs(box.rootfs + cwd) }
-        for mount in config["mounts"] as? [[String: Any]] ?? [] {
-            if let dest = mount["destination"] as? String, !Harness.exists(box.rootfs + dest) {
-                let isFile = (mount["source"] as? String).map { !Harness.isDirectory($0) && Harness.exists($0) } ?? false
-                if isFile {
-                    Harness.mkdirs(String((box.rootfs + dest)[..<(box.rootfs + dest).lastIndex(of: "/")!]))
-                    Harness.write(box.rootfs + dest, "")
-                } else {
-                    Harness.mkdirs(box.rootfs + dest)
-                }
-            }
-        }
+        CallerConfigs.makeTargets(of: config, in: box.rootfs)
         config["mounts"] = (config["mounts"] as? [[String: Any]] ?? []) + [["destination": "/hooklog", "type": "bind", "source": logDir, "options": ["rbind", "rw"]]]
         var hooks: [String: Any] = [:]
         for kind in Self.kinds { hooks[kind] = [Self.hook(kind, logDir: kind == "startContainer" ? "/hooklog" : logDir)] }

@@ -44,18 +44,7 @@ struct ModuleCacheTests {
     /// A cache directory of root's, 0700, under /tmp (sticky).
     func cacheDir() -> String { Harness.tempDir("modcache") }
 
-    func entries(_ dir: String) -> [String] {
-        guard let d = opendir(dir) else { return [] }
-        defer { closedir(d) }
-        var names: [String] = []
-        while let e = readdir(d) {
-            let name = withUnsafePointer(to: e.pointee.d_name) {
-                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
-            }
-            if name != "." && name != ".." { names.append(name) }
-        }
-        return names.sorted()
-    }
+    func entries(_ dir: String) -> [String] { Harness.entries(dir).sorted() }
 
     /// create, start, wait: status and stdout.
     func run(_ module: [UInt8], cache: String, args: [String] = ["/app.wasm"], id: String = "cache") -> (status: Int32, output: String, errors: String) {

@@ -48,29 +48,8 @@ struct NetworkEngineTests {
         try EngineTests.require(["/usr/bin/containerd", "/usr/bin/ctr", "/usr/bin/containerd-shim-runc-v2", "/usr/bin/umoci", "/usr/bin/curl"])
         let dir = Harness.tempDir("ctr-net")
         defer { Harness.removeTree(dir) }
-        Harness.write(dir + "/config.toml", """
-            version = 2
-            root = "\(dir)/root"
-            state = "\(dir)/state"
-            disabled_plugins = ["io.containerd.grpc.v1.cri"]
-            [grpc]
-              address = "\(dir)/containerd.sock"
-            [ttrpc]
-              address = "\(dir)/containerd.sock.ttrpc"
-            [debug]
-              address = "\(dir)/debug.sock"
-            [metrics]
-              address = ""
-            """)
-        let daemon = Harness.start(
-            ["/usr/bin/containerd", "--config", dir + "/config.toml"],
-            environment: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
-            stdoutPath: dir + "/containerd.log", stderrPath: dir + "/containerd.log")
-        defer {
-            kill(daemon, SIGTERM)
-            if Harness.waitFor(daemon, timeout: 10) < 0 { kill(daemon, SIGKILL) }
-        }
-        try #require(Harness.eventually(timeout: 20) { Harness.exists(dir + "/containerd.sock") }, "containerd did not start")
+        let daemon = try EngineTests.startContainerd(dir)
+        defer { EngineTests.stop(daemon) }
         let net = try PodNetwork()
 
         let ns = "rwnet\(getpid())"
