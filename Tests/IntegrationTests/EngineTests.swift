@@ -88,6 +88,19 @@ struct EngineTests {
         return daemon
     }
 
+    /// podman with runwasm as its runtime and its storage, run and temporary state under `dir`.
+    static func podman(_ dir: String) -> [String] {
+        [
+            "/usr/bin/podman", "--runtime", Harness.binary, "--root", dir + "/storage", "--runroot", dir + "/runroot",
+            "--storage-driver", "vfs", "--cgroup-manager", "cgroupfs", "--events-backend", "file", "--tmpdir", dir + "/tmp",
+        ]
+    }
+
+    /// Removes the v1 hierarchies' directories containerd made for namespace `ns`.
+    static func removeNamespaceCgroups(_ ns: String) {
+        Self.removeNamespaceCgroups(ns)
+    }
+
     static func stop(_ daemon: pid_t) {
         kill(daemon, SIGTERM)
         if Harness.waitFor(daemon, timeout: 10) < 0 { kill(daemon, SIGKILL) }
@@ -179,9 +192,7 @@ struct EngineTests {
         for id in ["exit0", "exit3", "exit255", "args", "seccomp", "tty", "spin", "native", "pod", "podc"] {
             #expect(Self.cgroupsNamed(id).isEmpty, "cgroup of \(id) left: \(Self.cgroupsNamed(id))")
         }
-        for ctl in ["pids", "memory", "cpu", "freezer", "devices", "blkio", "cpuset", "cpuacct", "systemd", "unified"] {
-            rmdir("/sys/fs/cgroup/\(ctl)/\(ns)")
-        }
+        Self.removeNamespaceCgroups(ns)
     }
 
     @Test("podman: run --rm with --rootfs and with a loaded image, exit codes, -t, --user, stop, exec, errors")
@@ -193,10 +204,7 @@ struct EngineTests {
             Harness.removeTree(dir)
         }
         // The sandbox this runs in lacks CAP_SYS_RESOURCE, hence the explicit ulimits.
-        let podman = [
-            "/usr/bin/podman", "--runtime", Harness.binary, "--root", dir + "/storage", "--runroot", dir + "/runroot",
-            "--storage-driver", "vfs", "--cgroup-manager", "cgroupfs", "--events-backend", "file", "--tmpdir", dir + "/tmp",
-        ]
+        let podman = Self.podman(dir)
         let options = ["--network", "none", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"]
         let rootfs = dir + "/rootfs"
         Harness.mkdirs(rootfs)

@@ -80,9 +80,7 @@ struct NetworkEngineTests {
         #expect(bad.status != 0 && bad.stderr.contains("cannot listen on tcp:192.0.2.1:8080: bind: cannot assign requested address"), "\(bad.stderr)")
         _ = Harness.spawn(ctr + ["containers", "rm", "bad"])
         #expect(Harness.spawn(ctr + ["containers", "ls", "-q"]).stdout == "")
-        for ctl in ["pids", "memory", "cpu", "freezer", "devices", "blkio", "cpuset", "cpuacct", "systemd", "unified"] {
-            rmdir("/sys/fs/cgroup/\(ctl)/\(ns)")
-        }
+        EngineTests.removeNamespaceCgroups(ns)
     }
 
     @Test("podman run -p: the listener from --annotation or -e RUNWASM_LISTEN is reached through the port mapping")
@@ -93,10 +91,7 @@ struct NetworkEngineTests {
             _ = Harness.spawn(["/bin/umount", "-R", dir + "/storage"])
             Harness.removeTree(dir)
         }
-        let podman = [
-            "/usr/bin/podman", "--runtime", Harness.binary, "--root", dir + "/storage", "--runroot", dir + "/runroot",
-            "--storage-driver", "vfs", "--cgroup-manager", "cgroupfs", "--events-backend", "file", "--tmpdir", dir + "/tmp",
-        ]
+        let podman = EngineTests.podman(dir)
         let rootfs = dir + "/rootfs"
         Harness.mkdirs(rootfs)
         Harness.write(rootfs + "/httpd.wasm", HttpdGuest.module)
