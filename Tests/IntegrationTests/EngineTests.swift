@@ -98,7 +98,9 @@ struct EngineTests {
 
     /// Removes the v1 hierarchies' directories containerd made for namespace `ns`.
     static func removeNamespaceCgroups(_ ns: String) {
-        Self.removeNamespaceCgroups(ns)
+        for ctl in ["pids", "memory", "cpu", "freezer", "devices", "blkio", "cpuset", "cpuacct", "systemd", "unified"] {
+            rmdir("/sys/fs/cgroup/\(ctl)/\(ns)")
+        }
     }
 
     static func stop(_ daemon: pid_t) {
